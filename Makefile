@@ -1,0 +1,35 @@
+# Cloister's two commands (README quick start):
+#   make run    install what is missing, build, start the service (./data, ./inbox, port 8080)
+#   make test   install what is missing, build, run every test
+# Other targets: make build, make deps, make clean, make bench.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+PORT ?= 8080
+CMAKE_ARGS ?=
+
+.PHONY: all run test build deps configure clean bench
+
+all: build
+
+deps:
+	@deploy/install-deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+
+configure: deps $(BUILD_DIR)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+run: build
+	@mkdir -p data inbox models
+	$(BUILD_DIR)/bin/cloister serve --data ./data --inbox ./inbox --models ./models --port $(PORT)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,105 @@
+# Obtains llama.cpp as DESIGN.md fixes it and adds it to the build.
+#
+# Debian 12 does not package llama.cpp and only Debian's and npm's registries are reachable,
+# so the source comes from the npm package node-llama-cpp, which ships upstream llama.cpp as a
+# git bundle. The tarball's SHA-256 is checked before anything is unpacked; the clone lives in a
+# cache outside the source and build trees so that a fresh build directory does not fetch again.
+#
+# CLOISTER_LLAMA_SOURCE_DIR: an already unpacked llama.cpp tree (air-gapped builds); no fetch.
+# CLOISTER_LLAMA_CACHE_DIR:  where fetched sources are kept (default ~/.cache/cloister).
+
+set(CLOISTER_LLAMA_NPM_PACKAGE "node-llama-cpp@3.22.1" CACHE STRING "npm package that carries llama.cpp")
+set(CLOISTER_LLAMA_SHA256 "a0d9dd80eacd2ab1cfe71aee57ac8a806487fd70b3d2a38fbec637752d9e5c5f"
+    CACHE STRING "expected SHA-256 of the npm tarball")
+set(CLOISTER_LLAMA_SOURCE_DIR "" CACHE PATH "use this unpacked llama.cpp tree instead of fetching")
+if(DEFINED ENV{XDG_CACHE_HOME} AND NOT "$ENV{XDG_CACHE_HOME}" STREQUAL "")
+  set(_cloister_cache_default "$ENV{XDG_CACHE_HOME}/cloister")
+else()
+  set(_cloister_cache_default "$ENV{HOME}/.cache/cloister")
+endif()
+set(CLOISTER_LLAMA_CACHE_DIR "${_cloister_cache_default}" CACHE PATH "cache for fetched llama.cpp sources")
+
+function(cloister_fetch_llama out_dir)
+  string(SUBSTRING "${CLOISTER_LLAMA_SHA256}" 0 16 short_sha)
+  set(root "${CLOISTER_LLAMA_CACHE_DIR}/llama.cpp-${short_sha}")
+  set(src "${root}/src")
+  if(EXISTS "${src}/include/llama.h" AND EXISTS "${root}/.complete")
+    set(${out_dir} "${src}" PARENT_SCOPE)
+    return()
+  endif()
+
+  find_program(NPM_EXECUTABLE npm)
+  find_program(GIT_EXECUTABLE git)
+  if(NOT NPM_EXECUTABLE OR NOT GIT_EXECUTABLE)
+    message(FATAL_ERROR "Fetching llama.cpp needs npm and git (run deploy/install-deps.sh), "
+                        "or set -DCLOISTER_LLAMA_SOURCE_DIR=/path/to/llama.cpp for an offline build.")
+  endif()
+
+  set(work "${root}.tmp")
+  file(REMOVE_RECURSE "${work}")
+  file(MAKE_DIRECTORY "${work}")
+  message(STATUS "llama.cpp: npm pack ${CLOISTER_LLAMA_NPM_PACKAGE} into ${work}")
+  execute_process(COMMAND "${NPM_EXECUTABLE}" pack "${CLOISTER_LLAMA_NPM_PACKAGE}" --silent
+                  WORKING_DIRECTORY "${work}" RESULT_VARIABLE rc OUTPUT_VARIABLE packed
+                  ERROR_VARIABLE err OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "npm pack ${CLOISTER_LLAMA_NPM_PACKAGE} failed (${rc}): ${err}\n"
+                        "Offline? Set -DCLOISTER_LLAMA_SOURCE_DIR=/path/to/llama.cpp.")
+  endif()
+  file(GLOB tarball "${work}/*.tgz")
+  file(SHA256 "${tarball}" actual)
+  if(NOT actual STREQUAL CLOISTER_LLAMA_SHA256)
+    file(REMOVE_RECURSE "${work}")
+    message(FATAL_ERROR "llama.cpp source checksum mismatch for ${CLOISTER_LLAMA_NPM_PACKAGE}:\n"
+                        "  expected ${CLOISTER_LLAMA_SHA256}\n  got      ${actual}\n"
+                        "The package is not the one Cloister was built and tested with; refusing to build it.")
+  endif()
+  execute_process(COMMAND tar -xzf "${tarball}" package/llama/gitRelease.bundle
+                  WORKING_DIRECTORY "${work}" RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "could not unpack the llama.cpp git bundle from ${tarball}: ${err}")
+  endif()
+  execute_process(COMMAND "${GIT_EXECUTABLE}" -c advice.detachedHead=false clone --quiet
+                          "${work}/package/llama/gitRelease.bundle" "${work}/src"
+                  RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "git clone of the llama.cpp bundle failed: ${err}")
+  endif()
+  file(REMOVE_RECURSE "${root}")
+  file(MAKE_DIRECTORY "${root}")
+  file(RENAME "${work}/src" "${src}")
+  file(REMOVE_RECURSE "${work}")
+  file(WRITE "${root}/.complete" "${CLOISTER_LLAMA_NPM_PACKAGE} ${CLOISTER_LLAMA_SHA256}\n")
+  set(${out_dir} "${src}" PARENT_SCOPE)
+endfunction()
+
+if(CLOISTER_LLAMA_SOURCE_DIR)
+  if(NOT EXISTS "${CLOISTER_LLAMA_SOURCE_DIR}/include/llama.h")
+    message(FATAL_ERROR "CLOISTER_LLAMA_SOURCE_DIR=${CLOISTER_LLAMA_SOURCE_DIR} is not a llama.cpp tree "
+                        "(no include/llama.h)")
+  endif()
+  set(LLAMA_SOURCE_DIR "${CLOISTER_LLAMA_SOURCE_DIR}")
+else()
+  cloister_fetch_llama(LLAMA_SOURCE_DIR)
+endif()
+message(STATUS "llama.cpp: ${LLAMA_SOURCE_DIR}")
+
+# Static, no network client, nothing but the libraries (DESIGN.md: no egress, no curl).
+set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
+set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
+set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_COMMON OFF CACHE BOOL "" FORCE)
+set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
+set(GGML_BUILD_TESTS OFF CACHE BOOL "" FORCE)
+set(GGML_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
+set(GGML_OPENMP ON CACHE BOOL "" FORCE)
+set(GGML_CCACHE OFF CACHE BOOL "" FORCE)
+add_subdirectory("${LLAMA_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/_deps/llama.cpp" EXCLUDE_FROM_ALL SYSTEM)
+
+# The BERT tokenizer vocabulary the test fixtures build their embedding model from.
+set(CLOISTER_LLAMA_VOCAB_DIR "${LLAMA_SOURCE_DIR}/models" CACHE INTERNAL "")
