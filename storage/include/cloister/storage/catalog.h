@@ -1,0 +1,232 @@
+// The catalog: Cloister's source of truth for collections, documents, chunks, embeddings and
+// ingestion jobs, with BM25 search over chunk text.
+//
+//   CLOISTER_ASSIGN_OR_RETURN(Catalog catalog, Catalog::Open(data_dir / "catalog.db"));
+//   CLOISTER_ASSIGN_OR_RETURN(int64_t doc_id, catalog.AddDocument(document));
+//   CLOISTER_ASSIGN_OR_RETURN(auto chunk_ids, catalog.ReplaceChunks(doc_id, chunks));
+//   CLOISTER_ASSIGN_OR_RETURN(auto hits, catalog.SearchLexical("refund policy", 10));
+//
+// Ids are SQLite rowids, positive. Chunk ids are never reused, so they serve as FAISS ids.
+// Timestamps are unix seconds, set by the catalog. `metadata` fields hold a JSON object as text;
+// invalid JSON is kInvalidArgument.
+//
+// Errors common to every method: kUnavailable when another process holds the write lock past
+// the busy timeout (retry), kDataLoss when the file is damaged, kInternal for anything
+// unexpected. Each method lists the others it returns.
+//
+// Thread safety: like Database, a Catalog is used by one thread at a time; open one per thread
+// (WAL lets them read while one writes).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cloister/core/status.h"
+#include "cloister/storage/sqlite.h"
+
+namespace cloister::storage {
+
+inline constexpr std::string_view kDefaultCollection = "default";
+
+enum class DocumentStatus { kQueued, kReady, kPartial, kFailed };
+enum class JobState { kQueued, kExtracting, kChunking, kEmbedding, kDone, kFailed };
+
+// "queued", "ready", ...: the spelling stored in the database and used in JSON.
+std::string_view DocumentStatusName(DocumentStatus status);
+std::optional<DocumentStatus> ParseDocumentStatus(std::string_view name);
+std::string_view JobStateName(JobState state);
+std::optional<JobState> ParseJobState(std::string_view name);
+
+struct Collection {
+  int64_t id = 0;
+  std::string name;    // unique, non-empty
+  std::string folder;  // where its files come from; may be empty
+  int64_t created_at = 0;
+};
+
+struct Document {
+  int64_t id = 0;  // set by AddDocument; ignored on input
+  int64_t collection_id = 0;
+  std::optional<int64_t> parent_id;  // the message a mail attachment came from
+  std::string path;                  // non-empty
+  std::string content_hash;          // of the original bytes
+  std::string type;                  // "pdf", "eml", "markdown", ...
+  std::string title;
+  std::string metadata = "{}";  // a JSON object
+  DocumentStatus status = DocumentStatus::kQueued;
+  std::string error;  // why it failed or is partial; empty otherwise
+  int64_t size_bytes = 0;
+  int64_t page_count = 0;
+  int64_t created_at = 0;  // set by the catalog
+  int64_t updated_at = 0;  // set by the catalog
+};
+
+struct Chunk {
+  int64_t id = 0;           // set by ReplaceChunks; ignored on input
+  int64_t document_id = 0;  // set by ReplaceChunks; ignored on input
+  int ordinal = 0;          // position in the document, >= 0, unique within it
+  std::string text;
+  std::optional<int> page_start;  // 1-based
+  std::optional<int> page_end;    // >= page_start
+  std::optional<std::string> heading;
+  std::string metadata = "{}";  // a JSON object
+};
+
+struct Embedding {
+  int64_t chunk_id = 0;
+  std::vector<float> vector;
+};
+
+struct Job {
+  int64_t id = 0;
+  std::string path;
+  int64_t collection_id = 0;
+  std::optional<int64_t> document_id;
+  JobState state = JobState::kQueued;
+  std::string error;
+  int attempts = 0;  // times the job entered kExtracting
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct CatalogStats {
+  int64_t collections = 0;
+  std::map<DocumentStatus, int64_t> documents;  // every status present, zeros included
+  int64_t chunks = 0;
+  int64_t embeddings = 0;
+  std::map<std::string, int64_t> embeddings_by_model;
+  std::map<JobState, int64_t> jobs;  // every state present, zeros included
+};
+
+// Highlight markers around matched terms in LexicalHit::snippet.
+inline constexpr std::string_view kSnippetOpen = "«";
+inline constexpr std::string_view kSnippetClose = "»";
+
+struct LexicalHit {
+  int64_t chunk_id = 0;
+  int64_t document_id = 0;
+  std::string path;
+  std::string title;
+  std::optional<int> page;  // the chunk's first page
+  std::string text;         // the whole chunk
+  std::string snippet;      // about 24 tokens around the match, terms within « »
+  double score = 0;         // BM25, higher is better, comparable within one query only
+};
+
+class Catalog {
+ public:
+  // Opens the database (see Database::Open for options and errors) and migrates it to
+  // kSchemaVersion; read_only databases must already be current. Errors as in Migrate
+  // (kFailedPrecondition for a newer or foreign database).
+  static Result<Catalog> Open(const std::filesystem::path& path,
+                              const OpenOptions& options = OpenOptions{});
+
+  // ---- Collections ----
+  // The id of the collection called `name`, created if missing; an existing collection's
+  // folder is updated to `folder`. kInvalidArgument for an empty name.
+  Result<int64_t> EnsureCollection(std::string_view name, std::string_view folder);
+  // Ordered by id; "default" always exists.
+  Result<std::vector<Collection>> ListCollections() const;
+
+  // ---- Documents ----
+  // Stores `document` (its id and timestamps are ignored) and returns the new id.
+  // kInvalidArgument: empty path, negative size or page count, metadata not JSON.
+  // kFailedPrecondition: the collection or parent document does not exist.
+  Result<int64_t> AddDocument(const Document& document);
+  // kNotFound when no document has that id.
+  Result<Document> GetDocument(int64_t id) const;
+  // The top-level document (then attachments) with that hash in the collection, the oldest
+  // first; std::nullopt when there is none.
+  Result<std::optional<Document>> FindDocumentByHash(int64_t collection_id,
+                                                     std::string_view content_hash) const;
+  // Likewise by path, across collections.
+  Result<std::optional<Document>> FindDocumentByPath(std::string_view path) const;
+  // Ordered by id. kInvalidArgument for a negative offset or a limit below 1.
+  Result<std::vector<Document>> ListDocuments(int64_t offset, int64_t limit) const;
+  // Overwrites every field but id and created_at. Errors as AddDocument, plus kNotFound.
+  Status UpdateDocument(const Document& document);
+  // kNotFound when no document has that id.
+  Status UpdateDocumentStatus(int64_t id, DocumentStatus status, std::string_view error = {});
+  // Removes the document, its attachments, their chunks (and so their FTS entries) and
+  // embeddings; jobs keep their history with document_id cleared. kNotFound when missing.
+  Status DeleteDocument(int64_t id);
+
+  // ---- Chunks ----
+  // Replaces all of the document's chunks with `chunks` in one transaction and returns the new
+  // ids in the order given. On any error nothing changes.
+  // kNotFound: no such document. kInvalidArgument: a chunk is malformed (duplicate or negative
+  // ordinal, page_end before page_start, page below 1, metadata not JSON); the message names it.
+  Result<std::vector<int64_t>> ReplaceChunks(int64_t document_id, const std::vector<Chunk>& chunks);
+  // Ordered by ordinal; empty when the document has none (or does not exist).
+  Result<std::vector<Chunk>> GetChunks(int64_t document_id) const;
+  // kNotFound when no chunk has that id.
+  Result<Chunk> GetChunk(int64_t chunk_id) const;
+
+  // ---- Embeddings ----
+  // Stores (or overwrites) one vector per chunk for `model_id`, all in one transaction; on any
+  // error nothing changes. Vectors are float32, little-endian on disk, returned bit for bit.
+  // kInvalidArgument: empty model_id, an empty vector, or vectors of different lengths.
+  // kFailedPrecondition: the model already has vectors of another dimension.
+  // kNotFound: a chunk id does not exist (named in the message).
+  Status PutEmbeddings(std::string_view model_id, const std::vector<Embedding>& embeddings);
+  // kNotFound when the chunk has no vector for that model.
+  Result<std::vector<float>> GetEmbedding(int64_t chunk_id, std::string_view model_id) const;
+  // Calls `fn` for each of the model's vectors in chunk id order, streaming (one row in memory
+  // at a time). The span is valid only during the call. A non-ok Status from `fn` stops the
+  // scan and is returned.
+  Status ForEachEmbedding(
+      std::string_view model_id,
+      const std::function<Status(int64_t chunk_id, std::span<const float>)>& fn) const;
+
+  // ---- Jobs ----
+  // A new job in kQueued. kInvalidArgument for an empty path, kFailedPrecondition when the
+  // collection does not exist.
+  Result<int64_t> EnqueueJob(std::string_view path, int64_t collection_id);
+  // Moves the job to `state` with `error` (cleared when empty); entering kExtracting counts an
+  // attempt. kNotFound when no job has that id.
+  Status SetJobState(int64_t id, JobState state, std::string_view error = {});
+  // Links the job to the document it produced. kNotFound for a missing job,
+  // kFailedPrecondition for a missing document.
+  Status SetJobDocument(int64_t id, int64_t document_id);
+  // Ordered by id; only jobs in `state` when given.
+  Result<std::vector<Job>> ListJobs(std::optional<JobState> state = std::nullopt) const;
+  // For crash recovery: jobs caught in extracting, chunking or embedding go back to queued.
+  // Returns how many were moved.
+  Result<int> ResetUnfinishedJobs();
+
+  // ---- Overview and search ----
+  Result<CatalogStats> Stats() const;
+  // Up to `k` chunks matching any word of `user_query`, best first. The text is only ever
+  // searched for, never read as FTS5 syntax (see FtsMatchExpression); a query with no words is
+  // an empty result. Matching folds case and diacritics ("cafe" finds "café").
+  // kInvalidArgument when k < 1.
+  Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k) const;
+
+  // The path the catalog was opened from.
+  const std::filesystem::path& path() const { return db_.path(); }
+
+ private:
+  explicit Catalog(Database db) : db_(std::move(db)) {}
+
+  Database db_;
+};
+
+// The most words of a query that SearchLexical uses; later ones are ignored.
+inline constexpr size_t kMaxQueryTerms = 64;
+
+// Turns a user's text into an FTS5 MATCH expression that cannot be read as FTS5 syntax: the text
+// is split at whitespace and control characters; words with no ASCII letter or digit and no
+// non-ASCII byte (such as "(((" or "*") are dropped; each remaining word becomes an FTS5 string
+// (an embedded '"' doubled), which FTS5 treats as a phrase of the tokens inside it ("e-mail"
+// matches "e mail"); duplicates are dropped (ASCII case-insensitively), at most kMaxQueryTerms
+// are kept, and they are joined with OR. Returns "" when the text holds no word.
+std::string FtsMatchExpression(std::string_view user_query);
+
+}  // namespace cloister::storage

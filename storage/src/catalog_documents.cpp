@@ -1,0 +1,151 @@
+// Catalog: documents.
+#include <string>
+
+#include "catalog_rows.h"
+#include "cloister/storage/catalog.h"
+
+namespace cloister::storage {
+namespace {
+
+using internal::kDocumentColumns;
+
+Status ValidateDocument(const Document& doc) {
+  if (doc.path.empty()) return InvalidArgument("document path is empty; give the file's path");
+  if (doc.size_bytes < 0 || doc.page_count < 0) {
+    return InvalidArgument("document " + doc.path + " has a negative size (" +
+                           std::to_string(doc.size_bytes) + " bytes) or page count (" +
+                           std::to_string(doc.page_count) + ")");
+  }
+  return Status::Ok();
+}
+
+// Binds every stored field but id and created_at to parameters 1..12 (12 = updated_at).
+Status BindDocumentFields(Statement& st, const Document& doc, int64_t now) {
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, doc.collection_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, doc.parent_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(3, doc.path));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(4, doc.content_hash));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(5, doc.type));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(6, doc.title));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(7, doc.metadata));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(8, DocumentStatusName(doc.status)));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(9, doc.error));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(10, doc.size_bytes));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(11, doc.page_count));
+  return st.Bind(12, now);
+}
+
+std::string References(const Document& doc) {
+  std::string text = "document " + doc.path + " in collection " + std::to_string(doc.collection_id);
+  if (doc.parent_id) text += " with parent document " + std::to_string(*doc.parent_id);
+  return text;
+}
+
+// The first row of `statement` as a document, or nullopt when it returns none.
+Result<std::optional<Document>> FirstDocument(Statement& statement) {
+  CLOISTER_ASSIGN_OR_RETURN(bool has_row, statement.Step());
+  if (!has_row) return std::optional<Document>();
+  CLOISTER_ASSIGN_OR_RETURN(Document doc, internal::ReadDocument(statement));
+  return std::optional<Document>(std::move(doc));
+}
+
+Status NoSuchDocument(int64_t id) {
+  return NotFound("document " + std::to_string(id) + " does not exist");
+}
+
+}  // namespace
+
+Result<int64_t> Catalog::AddDocument(const Document& document) {
+  CLOISTER_RETURN_IF_ERROR(ValidateDocument(document));
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st,
+      db_.Prepare("INSERT INTO documents (collection_id, parent_id, path, content_hash, type, "
+                  "title, metadata, status, error, size_bytes, page_count, updated_at, "
+                  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"));
+  CLOISTER_RETURN_IF_ERROR(BindDocumentFields(st, document, internal::NowSeconds()));
+  CLOISTER_RETURN_IF_ERROR(internal::RunToEnd(st).WithContext("adding " + References(document)));
+  return db_.LastInsertRowId();
+}
+
+Status Catalog::UpdateDocument(const Document& document) {
+  CLOISTER_RETURN_IF_ERROR(ValidateDocument(document));
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st,
+      db_.Prepare("UPDATE documents SET collection_id = ?1, parent_id = ?2, path = ?3, "
+                  "content_hash = ?4, type = ?5, title = ?6, metadata = ?7, status = ?8, "
+                  "error = ?9, size_bytes = ?10, page_count = ?11, updated_at = ?12 "
+                  "WHERE id = ?13"));
+  CLOISTER_RETURN_IF_ERROR(BindDocumentFields(st, document, internal::NowSeconds()));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(13, document.id));
+  CLOISTER_RETURN_IF_ERROR(internal::RunToEnd(st).WithContext("updating " + References(document)));
+  if (db_.Changes() == 0) return NoSuchDocument(document.id);
+  return Status::Ok();
+}
+
+Result<Document> Catalog::GetDocument(int64_t id) const {
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT " + std::string(kDocumentColumns) +
+                                                      " FROM documents WHERE id = ?1"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, id));
+  CLOISTER_ASSIGN_OR_RETURN(std::optional<Document> doc, FirstDocument(st));
+  if (!doc) return NoSuchDocument(id);
+  return std::move(*doc);
+}
+
+Result<std::optional<Document>> Catalog::FindDocumentByHash(int64_t collection_id,
+                                                            std::string_view content_hash) const {
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st, db_.Prepare("SELECT " + std::string(kDocumentColumns) +
+                                " FROM documents WHERE collection_id = ?1 AND content_hash = ?2 "
+                                "ORDER BY parent_id IS NOT NULL, id LIMIT 1"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, collection_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, content_hash));
+  return FirstDocument(st);
+}
+
+Result<std::optional<Document>> Catalog::FindDocumentByPath(std::string_view path) const {
+  CLOISTER_ASSIGN_OR_RETURN(Statement st,
+                            db_.Prepare("SELECT " + std::string(kDocumentColumns) +
+                                        " FROM documents WHERE path = ?1 "
+                                        "ORDER BY parent_id IS NOT NULL, id LIMIT 1"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, path));
+  return FirstDocument(st);
+}
+
+Result<std::vector<Document>> Catalog::ListDocuments(int64_t offset, int64_t limit) const {
+  if (offset < 0 || limit < 1) {
+    return InvalidArgument("listing documents needs offset >= 0 and limit >= 1, got offset " +
+                           std::to_string(offset) + " and limit " + std::to_string(limit));
+  }
+  CLOISTER_ASSIGN_OR_RETURN(Statement st,
+                            db_.Prepare("SELECT " + std::string(kDocumentColumns) +
+                                        " FROM documents ORDER BY id LIMIT ?1 OFFSET ?2"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, limit));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, offset));
+  return internal::ReadAll<Document>(st, internal::ReadDocument);
+}
+
+Status Catalog::UpdateDocumentStatus(int64_t id, DocumentStatus status, std::string_view error) {
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st,
+      db_.Prepare("UPDATE documents SET status = ?1, error = ?2, updated_at = ?3 WHERE id = ?4"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, DocumentStatusName(status)));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, error));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(3, internal::NowSeconds()));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(4, id));
+  CLOISTER_RETURN_IF_ERROR(internal::RunToEnd(st));
+  if (db_.Changes() == 0) return NoSuchDocument(id);
+  return Status::Ok();
+}
+
+Status Catalog::DeleteDocument(int64_t id) {
+  // One statement, so atomic: foreign keys cascade to attachments, chunks and embeddings, and
+  // the chunk triggers remove the FTS entries.
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("DELETE FROM documents WHERE id = ?1"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, id));
+  CLOISTER_RETURN_IF_ERROR(
+      internal::RunToEnd(st).WithContext("deleting document " + std::to_string(id)));
+  if (db_.Changes() == 0) return NoSuchDocument(id);
+  return Status::Ok();
+}
+
+}  // namespace cloister::storage

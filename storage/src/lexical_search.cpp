@@ -1,0 +1,112 @@
+// Catalog: BM25 search over chunk text through the chunks_fts index.
+#include <set>
+#include <string>
+
+#include "catalog_rows.h"
+#include "cloister/storage/catalog.h"
+
+namespace cloister::storage {
+namespace {
+
+// Words are separated by whitespace and control characters only: punctuation stays inside the
+// word, where FTS5's tokenizer treats it as a separator within one phrase.
+bool IsSeparator(unsigned char c) { return c <= ' ' || c == 0x7f; }
+
+// ASCII letters and digits, and every byte of a multi-byte UTF-8 sequence: FTS5's unicode61
+// tokenizer decides which of those are letters; a word without any is only punctuation.
+bool IsWordByte(unsigned char c) {
+  return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool HasWordByte(std::string_view word) {
+  for (char c : word) {
+    if (IsWordByte(static_cast<unsigned char>(c))) return true;
+  }
+  return false;
+}
+
+std::string AsciiLower(std::string_view word) {
+  std::string lower(word);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return lower;
+}
+
+// An FTS5 string: inside double quotes nothing is syntax, and a quote is written twice.
+std::string QuoteFtsString(std::string_view word) {
+  std::string quoted = "\"";
+  for (char c : word) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+// The match runs in its own CTE so FTS5 sorts by rank and computes snippets for the k rows kept
+// only; documents are joined outside it.
+constexpr std::string_view kSearchSql = R"sql(
+WITH hits AS MATERIALIZED (
+  SELECT rowid AS chunk_id, rank AS fts_rank,
+         snippet(chunks_fts, 0, ?3, ?4, '…', 24) AS snippet
+  FROM chunks_fts
+  WHERE chunks_fts MATCH ?1
+  ORDER BY rank
+  LIMIT ?2
+)
+SELECT h.chunk_id, c.document_id, d.path, d.title, c.page_start, c.text, h.snippet, h.fts_rank
+FROM hits AS h
+JOIN chunks AS c ON c.id = h.chunk_id
+JOIN documents AS d ON d.id = c.document_id
+ORDER BY h.fts_rank, h.chunk_id
+)sql";
+
+LexicalHit ReadHit(const Statement& row) {
+  LexicalHit hit;
+  hit.chunk_id = row.ColumnInt64(0);
+  hit.document_id = row.ColumnInt64(1);
+  hit.path = row.ColumnText(2);
+  hit.title = row.ColumnText(3);
+  if (!row.ColumnIsNull(4)) hit.page = static_cast<int>(row.ColumnInt64(4));
+  hit.text = row.ColumnText(5);
+  hit.snippet = row.ColumnText(6);
+  // FTS5's bm25() is negative with the best match lowest; callers expect higher is better.
+  hit.score = -row.ColumnDouble(7);
+  return hit;
+}
+
+}  // namespace
+
+std::string FtsMatchExpression(std::string_view user_query) {
+  std::string expression;
+  std::set<std::string> seen;
+  size_t i = 0;
+  while (i < user_query.size() && seen.size() < kMaxQueryTerms) {
+    while (i < user_query.size() && IsSeparator(static_cast<unsigned char>(user_query[i]))) ++i;
+    size_t start = i;
+    while (i < user_query.size() && !IsSeparator(static_cast<unsigned char>(user_query[i]))) ++i;
+    std::string_view word = user_query.substr(start, i - start);
+    if (!HasWordByte(word) || !seen.insert(AsciiLower(word)).second) continue;
+    if (!expression.empty()) expression += " OR ";
+    expression += QuoteFtsString(word);
+  }
+  return expression;
+}
+
+Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_query, int k) const {
+  if (k < 1) {
+    return InvalidArgument("search asked for " + std::to_string(k) +
+                           " results; k must be at least 1");
+  }
+  std::string match = FtsMatchExpression(user_query);
+  if (match.empty()) return std::vector<LexicalHit>();
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(kSearchSql));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, match));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, k));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(3, kSnippetOpen));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(4, kSnippetClose));
+  return internal::ReadAll<LexicalHit>(st, ReadHit);
+}
+
+}  // namespace cloister::storage

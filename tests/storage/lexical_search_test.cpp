@@ -1,0 +1,195 @@
+// BM25 search through Catalog::SearchLexical and the query builder behind it.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cloister/storage/catalog.h"
+#include "storage_test_util.h"
+
+namespace cloister::storage {
+namespace {
+
+TEST(FtsMatchExpressionTest, QuotesEachWordAndJoinsThemWithOr) {
+  EXPECT_EQ(FtsMatchExpression("solar panel"), R"("solar" OR "panel")");
+}
+
+TEST(FtsMatchExpressionTest, OperatorsBecomeQuotedWordsAndPunctuationOnlyWordsAreDropped) {
+  EXPECT_EQ(FtsMatchExpression("NEAR( a AND -b * ((( c*"),
+            R"("NEAR(" OR "a" OR "AND" OR "-b" OR "c*")");
+}
+
+TEST(FtsMatchExpressionTest, EmbeddedDoubleQuotesAreDoubled) {
+  EXPECT_EQ(FtsMatchExpression(R"(say"hi" ")"), R"("say""hi""")");
+}
+
+TEST(FtsMatchExpressionTest, TextWithoutWordsGivesAnEmptyExpression) {
+  EXPECT_EQ(FtsMatchExpression(""), "");
+  EXPECT_EQ(FtsMatchExpression(" \t\n "), "");
+  EXPECT_EQ(FtsMatchExpression(R"(" ((( * - ^ :)"), "");
+}
+
+TEST(FtsMatchExpressionTest, RepeatedWordsAreKeptOnceIgnoringAsciiCase) {
+  EXPECT_EQ(FtsMatchExpression("Pump pump PUMP valve"), R"("Pump" OR "valve")");
+}
+
+TEST(FtsMatchExpressionTest, NonAsciiStaysInsideWordsAndControlCharactersSeparate) {
+  EXPECT_EQ(FtsMatchExpression("café"), "\"café\"");
+  EXPECT_EQ(FtsMatchExpression(std::string("a\0b", 3)), R"("a" OR "b")");
+}
+
+TEST(FtsMatchExpressionTest, KeepsAtMostTheTermLimit) {
+  std::string query;
+  for (size_t i = 0; i < kMaxQueryTerms + 10; ++i) query += "w" + std::to_string(i) + " ";
+  std::string expression = FtsMatchExpression(query);
+  size_t terms = 1;
+  for (size_t pos = expression.find(" OR "); pos != std::string::npos;
+       pos = expression.find(" OR ", pos + 1)) {
+    ++terms;
+  }
+  EXPECT_EQ(terms, kMaxQueryTerms);
+  EXPECT_EQ(expression.find("\"w" + std::to_string(kMaxQueryTerms) + "\""), std::string::npos);
+}
+
+class LexicalSearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(catalog_, Catalog::Open(":memory:"));
+    AddDocument("/docs/solar.pdf", "Solar guide",
+                {"Solar panel installation needs a south-facing roof and a licensed installer.",
+                 "The warranty covers panels for twenty years."});
+    AddDocument("/docs/eclipse.txt", "Eclipse", {"A solar eclipse darkens the sky at noon."});
+    AddDocument("/docs/menu.md", "Menu",
+                {"Le café serves croissants and tea.", "Tom AND Jerry NEAR the door."});
+  }
+
+  void AddDocument(const std::string& path, const std::string& title,
+                   const std::vector<std::string>& texts) {
+    Document doc;
+    doc.collection_id = 1;
+    doc.path = path;
+    doc.title = title;
+    ASSERT_OK_AND_ASSIGN(int64_t id, catalog_->AddDocument(doc));
+    std::vector<Chunk> chunks;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      Chunk chunk;
+      chunk.ordinal = static_cast<int>(i);
+      chunk.text = texts[i];
+      chunk.page_start = static_cast<int>(i) + 1;
+      chunks.push_back(chunk);
+    }
+    ASSERT_OK(catalog_->ReplaceChunks(id, chunks));
+  }
+
+  std::vector<LexicalHit> Search(std::string_view query, int k = 10) {
+    Result<std::vector<LexicalHit>> hits = catalog_->SearchLexical(query, k);
+    EXPECT_TRUE(hits.ok()) << "query '" << query << "': " << hits.status().ToString();
+    return hits.ok() ? *hits : std::vector<LexicalHit>();
+  }
+
+  std::optional<Catalog> catalog_;
+};
+
+TEST_F(LexicalSearchTest, FindsAChunkByAWordItContainsWithItsDocument) {
+  std::vector<LexicalHit> hits = Search("warranty");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].path, "/docs/solar.pdf");
+  EXPECT_EQ(hits[0].title, "Solar guide");
+  EXPECT_EQ(hits[0].page, 2);
+  EXPECT_EQ(hits[0].text, "The warranty covers panels for twenty years.");
+  ASSERT_OK_AND_ASSIGN(Chunk chunk, catalog_->GetChunk(hits[0].chunk_id));
+  EXPECT_EQ(chunk.document_id, hits[0].document_id);
+  EXPECT_EQ(chunk.text, hits[0].text);
+  EXPECT_GT(hits[0].score, 0);
+}
+
+TEST_F(LexicalSearchTest, SnippetMarksTheMatchedWord) {
+  std::vector<LexicalHit> hits = Search("warranty");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_NE(hits[0].snippet.find("«warranty»"), std::string::npos) << hits[0].snippet;
+}
+
+TEST_F(LexicalSearchTest, MatchingFoldsCaseAndDiacritics) {
+  std::vector<LexicalHit> hits = Search("cafe");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].path, "/docs/menu.md");
+  EXPECT_EQ(Search("CAFÉ").size(), 1u);
+  EXPECT_EQ(Search("Croissants").size(), 1u);
+}
+
+TEST_F(LexicalSearchTest, ChunkWithTheQueryTermsRanksAboveLooserMatches) {
+  // No stemming: "panels" in the warranty chunk is not "panel", and the menu has none.
+  std::vector<LexicalHit> hits = Search("solar panel installation");
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].path, "/docs/solar.pdf");
+  EXPECT_EQ(hits[0].page, 1);
+  EXPECT_EQ(hits[1].path, "/docs/eclipse.txt");
+  EXPECT_GT(hits[0].score, hits[1].score);
+  EXPECT_GT(hits[1].score, 0);
+}
+
+TEST_F(LexicalSearchTest, ReturnsAtMostKResults) {
+  EXPECT_EQ(Search("solar", 1).size(), 1u);
+  EXPECT_EQ(Search("solar", 10).size(), 2u);
+}
+
+TEST_F(LexicalSearchTest, KBelowOneIsInvalidArgument) {
+  EXPECT_EQ(CODE_OF(catalog_->SearchLexical("solar", 0)), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LexicalSearchTest, QueryWithoutWordsIsAnEmptyResultNotAnError) {
+  EXPECT_TRUE(Search("").empty());
+  EXPECT_TRUE(Search("   ").empty());
+  EXPECT_TRUE(Search("(((").empty());
+}
+
+TEST_F(LexicalSearchTest, OperatorWordsAreSearchedLiterally) {
+  std::vector<LexicalHit> hits = Search("AND");
+  EXPECT_EQ(hits.size(), 3u);  // "and" appears in three chunks
+  hits = Search("NEAR(");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_NE(hits[0].text.find("NEAR"), std::string::npos);
+}
+
+TEST_F(LexicalSearchTest, HostileQueriesNeverFail) {
+  std::string long_text;
+  while (long_text.size() < 10240) long_text += "solar \"NEAR( (((warranty* -x AND OR ";
+  const std::vector<std::string> queries = {"\"",
+                                            "\"\"",
+                                            "NEAR(",
+                                            "NEAR(solar panel",
+                                            "*",
+                                            "AND",
+                                            "OR",
+                                            "NOT",
+                                            "-x",
+                                            "(((",
+                                            ")",
+                                            "solar:",
+                                            "text:solar",
+                                            "^solar",
+                                            "solar*",
+                                            "+",
+                                            "{text}: solar",
+                                            "😀",
+                                            "😀 solar",
+                                            "\xff\xfe\xfd",
+                                            std::string("sol\0ar", 6),
+                                            long_text,
+                                            std::string(10240, 'a'),
+                                            "'; DROP TABLE chunks; --"};
+  for (const std::string& query : queries) {
+    Result<std::vector<LexicalHit>> hits = catalog_->SearchLexical(query, 5);
+    EXPECT_TRUE(hits.ok()) << "query '" << query.substr(0, 40) << "': " << hits.status().ToString();
+  }
+  EXPECT_EQ(Search("😀 solar").size(), 2u);
+  EXPECT_FALSE(Search(long_text).empty());
+  EXPECT_EQ(Search("warranty").size(), 1u);  // the table survived the injection attempt
+}
+
+TEST_F(LexicalSearchTest, DocumentsWithoutMatchesAreNotReturned) {
+  EXPECT_TRUE(Search("submarine").empty());
+}
+
+}  // namespace
+}  // namespace cloister::storage

@@ -1,0 +1,218 @@
+#include "cloister/storage/schema.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cloister/storage/catalog.h"
+#include "storage_test_util.h"
+
+namespace cloister::storage {
+namespace {
+
+using testing::TempDir;
+
+bool TableExists(const Database& db, const std::string& name) {
+  Result<int64_t> count =
+      db.QueryInt64("SELECT count(*) FROM sqlite_master WHERE name = '" + name + "'");
+  return count.ok() && *count == 1;
+}
+
+// A database at schema version 1 holding one document with two chunks, written with plain SQL
+// the way an older Cloister would have.
+void WriteVersionOneDatabase(const std::filesystem::path& path) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(path));
+  ASSERT_OK(Migrate(db, 1));
+  ASSERT_OK(
+      db.Exec("INSERT INTO documents (id, collection_id, path, content_hash, title, status) "
+              "VALUES (1, 1, '/docs/old.txt', 'h1', 'Old notes', 'ready');"
+              "INSERT INTO chunks (document_id, ordinal, text) VALUES "
+              "(1, 0, 'The lighthouse keeper logs every storm.'),"
+              "(1, 1, 'Supplies arrive by boat each spring.');"));
+}
+
+TEST(MigrateTest, NewDatabaseReachesTheCurrentVersionWithEveryTable) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db));
+  ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+  EXPECT_EQ(version, kSchemaVersion);
+  for (const char* table :
+       {"collections", "documents", "chunks", "embeddings", "jobs", "chunks_fts"}) {
+    EXPECT_TRUE(TableExists(db, table)) << table;
+  }
+  ASSERT_OK_AND_ASSIGN(int64_t defaults,
+                       db.QueryInt64("SELECT count(*) FROM collections WHERE name = 'default'"));
+  EXPECT_EQ(defaults, 1);
+}
+
+TEST(MigrateTest, MigratingACurrentDatabaseAgainChangesNothing) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db));
+  ASSERT_OK(Migrate(db));
+  ASSERT_OK_AND_ASSIGN(int64_t collections, db.QueryInt64("SELECT count(*) FROM collections"));
+  EXPECT_EQ(collections, 1);
+}
+
+TEST(MigrateTest, TargetVersionOneStopsBeforeTheFullTextIndex) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db, 1));
+  ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+  EXPECT_EQ(version, 1);
+  EXPECT_TRUE(TableExists(db, "chunks"));
+  EXPECT_FALSE(TableExists(db, "chunks_fts"));
+}
+
+TEST(MigrateTest, DatabaseFromVersionOneOpensAndMigratesToCurrent) {
+  TempDir dir;
+  WriteVersionOneDatabase(dir / "v1.db");
+  ASSERT_OK_AND_ASSIGN(Catalog catalog, Catalog::Open(dir / "v1.db"));
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "v1.db"));
+  ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+  EXPECT_EQ(version, kSchemaVersion);
+  // The chunks written before the index existed are found through it.
+  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical("storm", 5));
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].path, "/docs/old.txt");
+  EXPECT_EQ(hits[0].title, "Old notes");
+  ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("boat", 5));
+  EXPECT_EQ(hits.size(), 1u);
+}
+
+TEST(MigrateTest, NewerDatabaseIsFailedPreconditionNamingItsVersionAndPath) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "future.db"));
+    ASSERT_OK(Migrate(db));
+    ASSERT_OK(db.Exec("PRAGMA user_version = 7"));
+  }
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "future.db"));
+  Status status = Migrate(db);
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("schema version 7"), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("supports up to " + std::to_string(kSchemaVersion)),
+            std::string::npos);
+  EXPECT_NE(status.message().find((dir / "future.db").string()), std::string::npos);
+
+  Result<Catalog> catalog = Catalog::Open(dir / "future.db");
+  EXPECT_EQ(CODE_OF(catalog), StatusCode::kFailedPrecondition);
+  EXPECT_NE(catalog.status().message().find("upgrade Cloister"), std::string::npos);
+}
+
+TEST(MigrateTest, TargetOutsideTheKnownVersionsIsInvalidArgument) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  EXPECT_EQ(Migrate(db, 0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Migrate(db, kSchemaVersion + 1).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(MigrateTest, AskingForAnOlderVersionThanStoredIsFailedPrecondition) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db));
+  Status status = Migrate(db, 1);
+  EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("only go forward"), std::string::npos);
+}
+
+TEST(MigrateTest, SqliteDatabaseOfAnotherProgramIsFailedPrecondition) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "other.db"));
+    ASSERT_OK(db.Exec("CREATE TABLE recipes (name TEXT)"));
+  }
+  Result<Catalog> catalog = Catalog::Open(dir / "other.db");
+  EXPECT_EQ(CODE_OF(catalog), StatusCode::kFailedPrecondition);
+  EXPECT_NE(catalog.status().message().find("not a Cloister catalog"), std::string::npos);
+}
+
+TEST(MigrateTest, FailedMigrationLeavesTheDatabaseAtThePreviousVersion) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db, 1));
+  ASSERT_OK(db.Exec("CREATE TABLE chunks_fts (x)"));  // makes version 2 fail
+  Status status = Migrate(db);
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("schema version 2"), std::string::npos) << status.message();
+  ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+  EXPECT_EQ(version, 1);
+  EXPECT_FALSE(TableExists(db, "chunks_fts_after_insert"));
+  EXPECT_FALSE(db.InTransaction());
+}
+
+TEST(MigrateTest, MigrationWhileAnotherWriterHoldsTheLockIsUnavailable) {
+  TempDir dir;
+  ASSERT_OK_AND_ASSIGN(Database holder, Database::Open(dir / "locked.db"));
+  ASSERT_OK(holder.Exec("PRAGMA user_version = 0"));
+  ASSERT_OK_AND_ASSIGN(Transaction tx, Transaction::Begin(holder));
+  OpenOptions impatient;
+  impatient.busy_timeout_ms = 50;
+  Result<Catalog> catalog = Catalog::Open(dir / "locked.db", impatient);
+  EXPECT_EQ(CODE_OF(catalog), StatusCode::kUnavailable) << catalog.status().ToString();
+}
+
+TEST(MigrateTest, ReadOnlyCatalogMustAlreadyBeCurrent) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "v1.db"));
+    ASSERT_OK(Migrate(db, 1));
+  }
+  OpenOptions read_only;
+  read_only.read_only = true;
+  Result<Catalog> old = Catalog::Open(dir / "v1.db", read_only);
+  EXPECT_EQ(CODE_OF(old), StatusCode::kFailedPrecondition);
+  EXPECT_NE(old.status().message().find("read-write"), std::string::npos);
+
+  ASSERT_OK(Catalog::Open(dir / "v1.db"));
+  ASSERT_OK_AND_ASSIGN(Catalog current, Catalog::Open(dir / "v1.db", read_only));
+  EXPECT_OK(current.ListCollections());
+}
+
+TEST(MigrateTest, ReadOnlyDatabaseThatNeedsAnUpgradeIsFailedPrecondition) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "v1.db"));
+    ASSERT_OK(Migrate(db, 1));
+  }
+  OpenOptions read_only;
+  read_only.read_only = true;
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "v1.db", read_only));
+  EXPECT_EQ(Migrate(db).code(), StatusCode::kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+  EXPECT_EQ(version, 1);
+}
+
+TEST(MigrateTest, ReadOnlyCatalogOfANewerVersionIsFailedPreconditionNamingIt) {
+  TempDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "future.db"));
+    ASSERT_OK(db.Exec("PRAGMA user_version = 9"));
+  }
+  OpenOptions read_only;
+  read_only.read_only = true;
+  Result<Catalog> catalog = Catalog::Open(dir / "future.db", read_only);
+  EXPECT_EQ(CODE_OF(catalog), StatusCode::kFailedPrecondition);
+  EXPECT_NE(catalog.status().message().find("schema version 9"), std::string::npos);
+}
+
+TEST(SchemaTest, UnknownDocumentStatusAndJobStateAreRejectedByTheSchema) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db));
+  EXPECT_EQ(db.Exec("INSERT INTO documents (collection_id, path, status) "
+                    "VALUES (1, 'a', 'lost')")
+                .code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      db.Exec("INSERT INTO jobs (collection_id, path, state) VALUES (1, 'a', 'napping')").code(),
+      StatusCode::kInvalidArgument);
+}
+
+TEST(SchemaTest, EmbeddingBlobMustMatchItsDimension) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
+  ASSERT_OK(Migrate(db));
+  ASSERT_OK(
+      db.Exec("INSERT INTO documents (id, collection_id, path) VALUES (1, 1, 'a');"
+              "INSERT INTO chunks (id, document_id, ordinal, text) VALUES (1, 1, 0, 'x')"));
+  EXPECT_EQ(db.Exec("INSERT INTO embeddings VALUES (1, 'm', 2, zeroblob(4))").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_OK(db.Exec("INSERT INTO embeddings VALUES (1, 'm', 1, zeroblob(4))"));
+}
+
+}  // namespace
+}  // namespace cloister::storage
