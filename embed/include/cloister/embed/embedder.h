@@ -1,0 +1,57 @@
+// Text embeddings from a local GGUF embedding model, run by llama.cpp.
+//
+//   auto embedder = embed::Embedder::Open("models/bge-small-en-v1.5-q8_0.gguf", {});
+//   if (!embedder.ok()) return embedder.status();
+//   auto vectors = (*embedder)->Embed({"first passage", "second passage"});
+//   // vectors->at(i).size() == (*embedder)->dimension(), each of L2 norm 1
+//
+// The model's declared pooling is used (mean when it declares none). Several texts are packed
+// into one decode as separate sequences. Thread safety: an Embedder serves one call at a time
+// (calls are serialised internally); it uses `threads` cores inside each call.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cloister/core/status.h"
+
+namespace cloister::embed {
+
+struct EmbedderOptions {
+  int threads = 0;             // 0: every core (CLOISTER_THREADS overrides)
+  uint32_t max_tokens = 512;   // longest input kept; longer input is truncated with a warning.
+                               // Capped at the model's trained context.
+  uint32_t max_sequences = 16; // texts packed into one decode
+};
+
+struct EmbedStats {
+  uint64_t texts = 0;
+  uint64_t tokens = 0;
+  uint64_t truncated = 0;  // inputs cut at max_tokens
+  double seconds = 0;      // time spent in tokenisation and decode
+};
+
+class Embedder {
+ public:
+  // kNotFound if the file is missing; kFailedPrecondition if llama.cpp cannot load it or it
+  // yields no embeddings (not an embedding model).
+  static Result<std::unique_ptr<Embedder>> Open(const std::filesystem::path& model,
+                                                const EmbedderOptions& options);
+  virtual ~Embedder() = default;
+
+  virtual int dimension() const = 0;
+  // "<file name>", used to key stored vectors to the model that made them.
+  virtual const std::string& model_id() const = 0;
+
+  // One unit-length vector per text, in order. Empty texts embed as the empty sequence's vector.
+  // kInternal if llama.cpp fails to decode.
+  virtual Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts) = 0;
+
+  // Totals since Open, for tokens/s reporting.
+  virtual EmbedStats stats() const = 0;
+};
+
+}  // namespace cloister::embed

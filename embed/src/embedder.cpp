@@ -1,0 +1,178 @@
+#include "cloister/embed/embedder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <system_error>
+
+#include "cloister/core/log.h"
+#include "cloister/llm/runtime.h"
+#include "llama.h"
+
+namespace cloister::embed {
+namespace {
+
+struct ModelDeleter {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+struct ContextDeleter {
+  void operator()(llama_context* c) const { llama_free(c); }
+};
+using ModelPtr = std::unique_ptr<llama_model, ModelDeleter>;
+using ContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
+
+void Normalize(std::vector<float>& v) {
+  double sum = 0;
+  for (float x : v) sum += static_cast<double>(x) * x;
+  if (sum <= 0) return;
+  float inv = static_cast<float>(1.0 / std::sqrt(sum));
+  for (float& x : v) x *= inv;
+}
+
+class LlamaEmbedder final : public Embedder {
+ public:
+  LlamaEmbedder(ModelPtr model, ContextPtr ctx, std::string id, uint32_t max_tokens,
+                uint32_t max_seqs)
+      : model_(std::move(model)), ctx_(std::move(ctx)), id_(std::move(id)),
+        vocab_(llama_model_get_vocab(model_.get())), dim_(llama_model_n_embd(model_.get())),
+        max_tokens_(max_tokens), max_seqs_(max_seqs),
+        batch_(llama_batch_init(static_cast<int32_t>(max_tokens), 0, static_cast<int32_t>(max_seqs))) {}
+  ~LlamaEmbedder() override { llama_batch_free(batch_); }
+
+  int dimension() const override { return dim_; }
+  const std::string& model_id() const override { return id_; }
+  EmbedStats stats() const override {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+
+  Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts) override {
+    std::lock_guard lock(mu_);
+    auto start = std::chrono::steady_clock::now();
+    std::vector<std::vector<float>> out(texts.size());
+    std::vector<std::vector<llama_token>> tokens(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) tokens[i] = Tokenize(texts[i]);
+
+    // Pack whole sequences into one physical batch: a BERT input must sit in a single ubatch.
+    size_t next = 0;
+    while (next < texts.size()) {
+      batch_.n_tokens = 0;
+      size_t first = next;
+      while (next < texts.size() && next - first < max_seqs_ &&
+             batch_.n_tokens + tokens[next].size() <= max_tokens_) {
+        AddSequence(tokens[next], static_cast<llama_seq_id>(next - first));
+        ++next;
+      }
+      CLOISTER_RETURN_IF_ERROR(DecodeInto(first, next, out));
+    }
+    stats_.texts += texts.size();
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+  }
+
+ private:
+  std::vector<llama_token> Tokenize(const std::string& text) {
+    int32_t len = static_cast<int32_t>(std::min<size_t>(text.size(), INT32_MAX / 2));
+    std::vector<llama_token> toks(static_cast<size_t>(len) + 4);
+    int32_t n = llama_tokenize(vocab_, text.data(), len, toks.data(), static_cast<int32_t>(toks.size()),
+                               /*add_special=*/true, /*parse_special=*/false);
+    if (n < 0) {
+      toks.resize(static_cast<size_t>(-n));
+      n = llama_tokenize(vocab_, text.data(), len, toks.data(), static_cast<int32_t>(toks.size()),
+                         true, false);
+    }
+    toks.resize(static_cast<size_t>(std::max(n, 0)));
+    if (toks.size() > max_tokens_) {
+      ++stats_.truncated;
+      log::Warn("embed", "input truncated at the model's context",
+                {{"tokens", std::to_string(toks.size())}, {"kept", std::to_string(max_tokens_)}});
+      llama_token last = toks.back();
+      toks.resize(max_tokens_);
+      // Keep the closing separator BERT-style models were trained to see.
+      if (llama_vocab_get_add_sep(vocab_) || llama_vocab_get_add_eos(vocab_)) toks.back() = last;
+    }
+    stats_.tokens += toks.size();
+    return toks;
+  }
+
+  void AddSequence(const std::vector<llama_token>& toks, llama_seq_id seq) {
+    for (size_t p = 0; p < toks.size(); ++p) {
+      int32_t i = batch_.n_tokens++;
+      batch_.token[i] = toks[p];
+      batch_.pos[i] = static_cast<llama_pos>(p);
+      batch_.n_seq_id[i] = 1;
+      batch_.seq_id[i][0] = seq;
+      batch_.logits[i] = p + 1 == toks.size();
+    }
+  }
+
+  Status DecodeInto(size_t first, size_t end, std::vector<std::vector<float>>& out) {
+    llama_memory_clear(llama_get_memory(ctx_.get()), true);
+    if (batch_.n_tokens > 0 && llama_decode(ctx_.get(), batch_) != 0) {
+      return Internal("llama.cpp failed to embed a batch of " + std::to_string(end - first) +
+                      " texts with " + id_);
+    }
+    for (size_t i = first; i < end; ++i) {
+      const float* e = llama_get_embeddings_seq(ctx_.get(), static_cast<llama_seq_id>(i - first));
+      out[i].assign(static_cast<size_t>(dim_), 0.0f);
+      if (e) std::copy(e, e + dim_, out[i].begin());
+      Normalize(out[i]);
+    }
+    return Status::Ok();
+  }
+
+  ModelPtr model_;
+  ContextPtr ctx_;
+  std::string id_;
+  const llama_vocab* vocab_;
+  int dim_;
+  uint32_t max_tokens_;
+  uint32_t max_seqs_;
+  llama_batch batch_;
+  mutable std::mutex mu_;
+  EmbedStats stats_;
+};
+
+ContextPtr MakeContext(llama_model* model, uint32_t n_tokens, uint32_t n_seqs, int threads,
+                       enum llama_pooling_type pooling) {
+  llama_context_params p = llama_context_default_params();
+  p.embeddings = true;
+  p.n_ctx = n_tokens;
+  p.n_batch = n_tokens;
+  p.n_ubatch = n_tokens;
+  p.n_seq_max = n_seqs;
+  p.n_threads = threads;
+  p.n_threads_batch = threads;
+  p.pooling_type = pooling;
+  p.no_perf = true;
+  return ContextPtr(llama_init_from_model(model, p));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Embedder>> Embedder::Open(const std::filesystem::path& path,
+                                                 const EmbedderOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return NotFound("no model file " + path.string());
+  llm::InitBackend();
+  llama_model_params mp = llama_model_default_params();
+  ModelPtr model(llama_model_load_from_file(path.c_str(), mp));
+  if (!model) return FailedPrecondition("llama.cpp could not load embedding model " + path.string());
+
+  uint32_t n_train = static_cast<uint32_t>(std::max(1, llama_model_n_ctx_train(model.get())));
+  uint32_t n_tokens = std::min(std::max<uint32_t>(options.max_tokens, 8), n_train);
+  uint32_t n_seqs = std::max<uint32_t>(options.max_sequences, 1);
+  int threads = options.threads > 0 ? options.threads : llm::DefaultThreads();
+
+  ContextPtr ctx = MakeContext(model.get(), n_tokens, n_seqs, threads, LLAMA_POOLING_TYPE_UNSPECIFIED);
+  if (ctx && llama_pooling_type(ctx.get()) == LLAMA_POOLING_TYPE_NONE) {
+    // A model that declares no pooling gets mean pooling: one vector per text is what we store.
+    ctx = MakeContext(model.get(), n_tokens, n_seqs, threads, LLAMA_POOLING_TYPE_MEAN);
+  }
+  if (!ctx) return FailedPrecondition("llama.cpp could not create an embedding context for " + path.string());
+  return std::unique_ptr<Embedder>(new LlamaEmbedder(std::move(model), std::move(ctx),
+                                                     path.filename().string(), n_tokens, n_seqs));
+}
+
+}  // namespace cloister::embed

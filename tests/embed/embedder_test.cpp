@@ -1,0 +1,93 @@
+#include "cloister/embed/embedder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "fixtures/fixtures.h"
+
+namespace cloister::embed {
+namespace {
+
+double Norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += static_cast<double>(x) * x;
+  return std::sqrt(s);
+}
+
+double Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return s;
+}
+
+std::unique_ptr<Embedder> OpenTiny(EmbedderOptions options = {}) {
+  auto e = Embedder::Open(fixtures::TinyEmbeddingModel(), options);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return e.ok() ? std::move(e).value() : nullptr;
+}
+
+TEST(EmbedderTest, TinyBertEmbedsASentenceAsAFiniteUnitVectorOfTheModelDimension) {
+  auto embedder = OpenTiny();
+  ASSERT_NE(embedder, nullptr);
+  EXPECT_EQ(embedder->dimension(), fixtures::kTinyEmbeddingDimension);
+  auto v = embedder->Embed({"The quarterly report is due on Friday."});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ(v->size(), 1u);
+  const auto& vec = v->front();
+  ASSERT_EQ(static_cast<int>(vec.size()), fixtures::kTinyEmbeddingDimension);
+  for (float x : vec) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_NEAR(Norm(vec), 1.0, 1e-4);
+}
+
+TEST(EmbedderTest, IdenticalTextGivesIdenticalVectorsAndDifferentTextDiffers) {
+  auto embedder = OpenTiny();
+  ASSERT_NE(embedder, nullptr);
+  auto v = embedder->Embed({"refund policy", "a completely different subject", "refund policy"});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)[0], (*v)[2]);
+  // Random weights map all text close together; different text must still differ.
+  EXPECT_NE((*v)[0], (*v)[1]);
+}
+
+TEST(EmbedderTest, BatchedResultsEqualOneAtATime) {
+  auto embedder = OpenTiny({.threads = 0, .max_tokens = 512, .max_sequences = 3});
+  ASSERT_NE(embedder, nullptr);
+  std::vector<std::string> texts = {"one", "two words", "three little words", "four", "five five"};
+  auto batched = embedder->Embed(texts);
+  ASSERT_TRUE(batched.ok());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto single = embedder->Embed({texts[i]});
+    ASSERT_TRUE(single.ok());
+    EXPECT_GT(Dot((*batched)[i], single->front()), 0.9999) << texts[i];
+  }
+}
+
+TEST(EmbedderTest, OverLongInputIsTruncatedNotRefused) {
+  auto embedder = OpenTiny({.threads = 0, .max_tokens = 32, .max_sequences = 4});
+  ASSERT_NE(embedder, nullptr);
+  std::string long_text;
+  for (int i = 0; i < 200; ++i) long_text += "word ";
+  auto v = embedder->Embed({long_text, "short"});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_NEAR(Norm((*v)[0]), 1.0, 1e-4);
+  EXPECT_EQ(embedder->stats().truncated, 1u);
+  EXPECT_EQ(embedder->stats().texts, 2u);
+}
+
+TEST(EmbedderTest, MissingModelIsNotFound) {
+  EXPECT_EQ(Embedder::Open("/nonexistent.gguf", {}).status().code(), StatusCode::kNotFound);
+}
+
+TEST(EmbedderTest, FileThatIsNotAModelIsFailedPrecondition) {
+  fixtures::TempDir dir;
+  {
+    std::FILE* f = std::fopen((dir / "x.gguf").c_str(), "w");
+    std::fputs("not a model", f);
+    std::fclose(f);
+  }
+  EXPECT_EQ(Embedder::Open(dir / "x.gguf", {}).status().code(), StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace cloister::embed
