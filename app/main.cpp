@@ -1,0 +1,250 @@
+// The cloister command: CLI commands and `serve` (DESIGN.md's CLI contract).
+// Exit status: 0 success, 1 user error (clear message), 2 internal error.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloister/app/knowledge_base.h"
+#include "cloister/core/log.h"
+#include "cloister/core/version.h"
+#include "cloister/web/json.h"
+#include "cloister/web/server.h"
+
+namespace {
+
+using cloister::Status;
+using cloister::StatusCode;
+namespace app = cloister::app;
+namespace web = cloister::web;
+
+constexpr int kExitOk = 0;
+constexpr int kExitUser = 1;
+constexpr int kExitInternal = 2;
+
+constexpr const char* kUsage = R"(usage: cloister [--data DIR] [--models DIR] [--json] COMMAND [ARGS]
+
+Answers questions about your own documents, on your own server.
+
+commands:
+  ingest PATH...        ingest files or folders and wait until done
+  search QUERY [--k N]  find the passages that best match QUERY
+  ask QUESTION [--k N]  answer QUESTION from the documents, with citations
+  status                documents, chunks, failures, models, index and ingestion queue
+  serve [--port P] [--bind ADDR] [--inbox DIR]
+                        run the web service and watch the inbox folder
+  models                the models in the models folder: kind, size, quantization, loads
+
+options:
+  --data DIR      data folder (default ./data)
+  --models DIR    models folder with *.gguf files (default ./models)
+  --json          machine-readable output on stdout; logs stay on stderr
+  --help          this text
+  --version       print the version
+
+exit status: 0 success, 1 user error, 2 internal error
+)";
+
+struct Args {
+  app::Config config;
+  bool json = false;
+  bool help = false;
+  bool version = false;
+  std::string command;
+  std::vector<std::string> positional;
+  int k = 10;
+};
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kNotFound: return kExitUser;
+    default: return kExitInternal;
+  }
+}
+
+// Reports `status` on stderr (and as JSON on stdout with --json); returns the exit code.
+int Fail(const Args& args, const Status& status, const std::string& hint = "") {
+  std::cerr << "cloister: " << status.message() << "\n";
+  if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
+  if (args.json) std::cout << web::ErrorJson(status, hint) << "\n";
+  return ExitCodeFor(status);
+}
+
+bool ParseNumber(const std::string& text, long min, long max, long* out) {
+  try {
+    size_t used = 0;
+    long v = std::stol(text, &used);
+    if (used != text.size() || v < min || v > max) return false;
+    *out = v;
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// Parses flags anywhere on the line. Returns a user-error Status naming the bad flag.
+Status Parse(int argc, char** argv, Args* args) {
+  std::vector<std::string> in(argv + 1, argv + argc);
+  for (size_t i = 0; i < in.size(); ++i) {
+    const std::string& a = in[i];
+    auto value = [&](std::string* out) -> Status {
+      if (i + 1 >= in.size()) return cloister::InvalidArgument(a + " needs a value");
+      *out = in[++i];
+      return Status::Ok();
+    };
+    std::string v;
+    long n = 0;
+    if (a == "--json") { args->json = true; continue; }
+    if (a == "--help" || a == "-h") { args->help = true; continue; }
+    if (a == "--version") { args->version = true; continue; }
+    if (a == "--data") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.data_dir = v; continue; }
+    if (a == "--models") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.models_dir = v; continue; }
+    if (a == "--inbox") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.inbox_dir = v; continue; }
+    if (a == "--bind") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.bind = v; continue; }
+    if (a == "--port" || a == "--k") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      if (!ParseNumber(v, a == "--port" ? 0 : 1, a == "--port" ? 65535 : 1000, &n)) {
+        return cloister::InvalidArgument(a + " needs a number" +
+                                         (a == "--port" ? " from 0 to 65535" : " from 1 to 1000") +
+                                         ", got '" + v + "'");
+      }
+      if (a == "--port") args->config.port = static_cast<uint16_t>(n); else args->k = static_cast<int>(n);
+      continue;
+    }
+    if (a.size() > 1 && a[0] == '-') return cloister::InvalidArgument("unknown option " + a);
+    if (args->command.empty()) args->command = a; else args->positional.push_back(a);
+  }
+  return Status::Ok();
+}
+
+std::string HumanSize(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) { v /= 1024; ++u; }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+void PrintModelLine(const char* label, const std::optional<app::ModelEntry>& m) {
+  std::cout << "  " << label << ": ";
+  if (!m) {
+    std::cout << "none\n";
+    return;
+  }
+  std::cout << m->name << " (" << m->path.filename().string() << ", " << m->quantization << ")\n";
+}
+
+int RunStatus(const Args& args) {
+  auto kb = app::KnowledgeBase::Open(args.config);
+  if (!kb.ok()) return Fail(args, kb.status());
+  auto status = (*kb)->Status();
+  if (!status.ok()) return Fail(args, status.status());
+  const app::StatusReport& s = *status;
+  if (args.json) {
+    std::cout << web::StatusJson(s) << "\n";
+    return kExitOk;
+  }
+  std::cout << "cloister " << s.version << ", data in " << s.data_dir.string() << "\n";
+  std::cout << "documents: " << s.documents;
+  for (const auto& [name, n] : s.documents_by_status) std::cout << "  " << name << " " << n;
+  std::cout << "\nchunks: " << s.chunks << "  embeddings: " << s.embeddings << "\n";
+  std::cout << "queue:";
+  for (const auto& [name, n] : s.jobs_by_state) std::cout << "  " << name << " " << n;
+  std::cout << "\nmodels:\n";
+  PrintModelLine("embedding", s.embedding_model);
+  PrintModelLine("chat", s.chat_model);
+  std::cout << "retrieval: " << s.retrieval_mode << "  answers: " << s.answer_mode << "\n";
+  std::cout << "index: " << s.index_kind << ", " << s.index_size << " vectors\n";
+  return kExitOk;
+}
+
+int RunModels(const Args& args) {
+  std::vector<app::ModelEntry> models = app::ListModels(args.config.models_dir, /*try_load=*/true);
+  if (args.json) {
+    std::cout << web::ModelsJson(models) << "\n";
+    return kExitOk;
+  }
+  if (models.empty()) {
+    std::cout << "no models in " << args.config.models_dir.string()
+              << " (put *.gguf files there; see README.md, \"Models\")\n";
+    return kExitOk;
+  }
+  for (const auto& m : models) {
+    std::printf("%-40s %-9s %-8s %10s  %s\n", m.path.filename().string().c_str(), m.kind.c_str(),
+                m.quantization.c_str(), HumanSize(m.size_bytes).c_str(),
+                m.loads.value_or(false) ? "loads" : ("does not load: " + m.error).c_str());
+  }
+  return kExitOk;
+}
+
+int RunServe(const Args& args) {
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto kb = app::KnowledgeBase::Open(args.config);
+  if (!kb.ok()) return Fail(args, kb.status());
+  web::ServerOptions options;
+  options.bind = args.config.bind;
+  options.port = args.config.port;
+  options.threads = args.config.http_threads;
+  web::Server server(**kb, options);
+  Status started = server.Start();
+  if (!started.ok()) return Fail(args, started, "choose another --port or stop the other service");
+  cloister::log::Info("serve", "listening",
+                      {{"url", "http://" + options.bind + ":" + std::to_string(server.port())},
+                       {"data", args.config.data_dir.string()},
+                       {"inbox", args.config.inbox_dir.string()}});
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  cloister::log::Info("serve", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  server.Stop();
+  cloister::log::Info("serve", "stopped");
+  return kExitOk;
+}
+
+int NotYetAvailable(const Args& args) {
+  return Fail(args, cloister::FailedPrecondition("'" + args.command + "' is not yet available in "
+                                                 "this version of cloister"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  Status parsed = Parse(argc, argv, &args);
+  if (!parsed.ok()) return Fail(args, parsed, "run 'cloister --help'");
+  if (args.version) {
+    if (args.json) {
+      std::cout << "{\"version\":\"" << cloister::Version() << "\"}\n";
+    } else {
+      std::cout << "cloister " << cloister::Version() << "\n";
+    }
+    return kExitOk;
+  }
+  if (args.help || args.command.empty() || args.command == "help") {
+    std::cout << kUsage;
+    return args.help || args.command == "help" ? kExitOk : kExitUser;
+  }
+  static const std::map<std::string, int (*)(const Args&)> kCommands = {
+      {"status", RunStatus}, {"models", RunModels},      {"serve", RunServe},
+      {"ingest", NotYetAvailable}, {"search", NotYetAvailable}, {"ask", NotYetAvailable}};
+  auto it = kCommands.find(args.command);
+  if (it == kCommands.end()) {
+    return Fail(args, cloister::InvalidArgument("unknown command '" + args.command + "'"),
+                "run 'cloister --help'");
+  }
+  return it->second(args);
+}

@@ -1,0 +1,217 @@
+// The CLI contract of DESIGN.md, checked against the built binary.
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "cloister/core/files.h"
+#include "fixtures/fixtures.h"
+
+extern char** environ;
+
+namespace cloister {
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& out,
+            const std::filesystem::path& err) {
+  std::vector<char*> argv;
+  std::string bin = CLOISTER_BINARY;
+  argv.push_back(bin.data());
+  std::vector<std::string> copy = args;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << "cannot start " << bin;
+  return pid;
+}
+
+CliRun Cloister(const std::vector<std::string>& args) {
+  fixtures::TempDir io;
+  pid_t pid = Spawn(args, io / "out", io / "err");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CliRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = Slurp(io / "out");
+  r.err = Slurp(io / "err");
+  return r;
+}
+
+Poco::JSON::Object::Ptr Json(const std::string& text) {
+  return Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+}
+
+// A plain HTTP/1.0 GET over a socket: the test needs no HTTP library to check the server.
+std::string HttpGet(uint16_t port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string reply;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) reply.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return reply;
+}
+
+TEST(CliTest, VersionPrintsTheVersion) {
+  CliRun r = Cloister({"--version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(^cloister \d+\.\d+\.\d+)"))) << r.out;
+  CliRun j = Cloister({"--version", "--json"});
+  EXPECT_FALSE(Json(j.out)->getValue<std::string>("version").empty());
+}
+
+TEST(CliTest, HelpListsEveryCommandAndExitsZero) {
+  CliRun r = Cloister({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* cmd : {"ingest", "search", "ask", "status", "serve", "models", "--data", "--json"}) {
+    EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
+  }
+}
+
+TEST(CliTest, UnknownCommandAndBadFlagsAreUserErrors) {
+  EXPECT_EQ(Cloister({"frobnicate"}).exit_code, 1);
+  CliRun bad = Cloister({"status", "--bogus"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--bogus"), std::string::npos);
+  CliRun port = Cloister({"serve", "--port", "http"});
+  EXPECT_EQ(port.exit_code, 1);
+  EXPECT_NE(port.err.find("--port"), std::string::npos);
+  EXPECT_EQ(Cloister({"status", "--data"}).exit_code, 1);
+}
+
+TEST(CliTest, StatusOnAFreshDataFolderReportsAnEmptyLexicalKnowledgeBase) {
+  fixtures::TempDir dir;
+  CliRun r = Cloister({"status", "--json", "--data", (dir / "data").string(), "--models",
+                    (dir / "models").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r.out);
+  EXPECT_EQ(j->getValue<int>("documents"), 0);
+  EXPECT_EQ(j->getValue<int>("chunks"), 0);
+  EXPECT_EQ(j->getValue<std::string>("retrieval_mode"), "lexical");
+  EXPECT_EQ(j->getValue<std::string>("answer_mode"), "extractive");
+  EXPECT_TRUE(j->getObject("queue")->has("queued"));
+  EXPECT_EQ(j->getObject("index")->getValue<std::string>("kind"), "none");
+  CliRun human = Cloister({"status", "--data", (dir / "data").string()});
+  EXPECT_EQ(human.exit_code, 0);
+  EXPECT_NE(human.out.find("documents: 0"), std::string::npos) << human.out;
+}
+
+TEST(CliTest, StatusOnACorruptCatalogFailsWithAMessageNamingIt) {
+  fixtures::TempDir dir;
+  std::filesystem::create_directories(dir / "data");
+  ASSERT_TRUE(WriteFileAtomic(dir / "data" / "cloister.db", std::string(4096, 'x')).ok());
+  CliRun r = Cloister({"status", "--json", "--data", (dir / "data").string()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("cloister.db"), std::string::npos) << r.err;
+  EXPECT_TRUE(Json(r.out)->has("error"));
+}
+
+TEST(CliTest, ModelsListsKindQuantizationSizeAndWhetherEachLoads) {
+  fixtures::TempDir dir;
+  std::filesystem::create_directories(dir / "models");
+  std::filesystem::copy_file(fixtures::TinyEmbeddingModel(), dir / "models" / "embed.gguf");
+  std::filesystem::copy_file(fixtures::StoriesModel(), dir / "models" / "stories.gguf");
+  ASSERT_TRUE(WriteFileAtomic(dir / "models" / "broken.gguf", "nope").ok());
+  CliRun r = Cloister({"models", "--json", "--models", (dir / "models").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto models = Json(r.out)->getArray("models");
+  ASSERT_EQ(models->size(), 3u);
+  auto broken = models->getObject(0);
+  EXPECT_FALSE(broken->getValue<bool>("loads"));
+  auto embed = models->getObject(1);
+  EXPECT_EQ(embed->getValue<std::string>("kind"), "embedding");
+  EXPECT_EQ(embed->getValue<std::string>("quantization"), "F32");
+  EXPECT_TRUE(embed->getValue<bool>("loads"));
+  auto stories = models->getObject(2);
+  EXPECT_EQ(stories->getValue<std::string>("kind"), "chat");
+  EXPECT_EQ(stories->getValue<uint64_t>("size_bytes"), 1185376u);
+  CliRun human = Cloister({"models", "--models", (dir / "models").string()});
+  EXPECT_NE(human.out.find("stories.gguf"), std::string::npos);
+  EXPECT_NE(human.out.find("does not load"), std::string::npos);
+}
+
+TEST(CliTest, CommandsOfLaterReleasesSayNotYetAvailable) {
+  fixtures::TempDir dir;
+  for (const char* cmd : {"ingest", "search", "ask"}) {
+    CliRun r = Cloister({cmd, "x", "--data", (dir / "data").string()});
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.err.find("not yet available"), std::string::npos) << cmd;
+  }
+}
+
+TEST(CliTest, ServeAnswersHealthAndStopsCleanlyOnSigint) {
+  fixtures::TempDir dir;
+  pid_t pid = Spawn({"serve", "--port", "0", "--data", (dir / "data").string(), "--inbox",
+                     (dir / "inbox").string()},
+                    dir / "out", dir / "err");
+  std::smatch m;
+  std::string log;
+  std::regex url(R"(url=http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 300 && !std::regex_search(log, m, url); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = Slurp(dir / "err");
+  }
+  ASSERT_TRUE(std::regex_search(log, m, url)) << log;
+  uint16_t port = static_cast<uint16_t>(std::stoi(m[1]));
+  std::string reply = HttpGet(port, "/api/v1/health");
+  EXPECT_NE(reply.find("200 OK"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("\"status\":\"ok\""), std::string::npos) << reply;
+
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 300 && done == 0; ++i) {
+    done = waitpid(pid, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (done == 0) kill(pid, SIGKILL);
+  ASSERT_EQ(done, pid) << "serve did not stop within 15 s of SIGINT";
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(Slurp(dir / "err").find("stopped"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloister

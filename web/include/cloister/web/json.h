@@ -1,0 +1,20 @@
+// JSON renderings of app's results. JSON lives only in web/ (DESIGN.md); the CLI's --json output
+// and the HTTP API both use these functions, so the two always answer alike.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cloister/app/knowledge_base.h"
+#include "cloister/core/status.h"
+
+namespace cloister::web {
+
+std::string StatusJson(const app::StatusReport& status);
+std::string ModelsJson(const std::vector<app::ModelEntry>& models);
+std::string HealthJson();
+// {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to
+// details when not empty.
+std::string ErrorJson(const Status& status, const std::string& hint = "");
+
+}  // namespace cloister::web
