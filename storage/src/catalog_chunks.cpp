@@ -49,22 +49,29 @@ Status InsertChunk(Statement& insert, int64_t document_id, const Chunk& chunk, s
 
 }  // namespace
 
-Result<std::vector<int64_t>> Catalog::ReplaceChunks(int64_t document_id,
+Result<std::vector<int64_t>> internal::InsertChunks(const Database& db, int64_t document_id,
                                                     const std::vector<Chunk>& chunks) {
-  CLOISTER_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
-  CLOISTER_RETURN_IF_ERROR(RequireDocument(db_, document_id));
-  CLOISTER_RETURN_IF_ERROR(DeleteChunksOf(db_, document_id));
   CLOISTER_ASSIGN_OR_RETURN(
       Statement insert,
-      db_.Prepare("INSERT INTO chunks (document_id, ordinal, text, page_start, page_end, "
-                  "heading, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+      db.Prepare("INSERT INTO chunks (document_id, ordinal, text, page_start, page_end, "
+                 "heading, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
   std::vector<int64_t> ids;
   ids.reserve(chunks.size());
   for (size_t i = 0; i < chunks.size(); ++i) {
     CLOISTER_RETURN_IF_ERROR(InsertChunk(insert, document_id, chunks[i], i));
     // The FTS trigger's insert does not count: after a trigger SQLite restores the outer rowid.
-    ids.push_back(db_.LastInsertRowId());
+    ids.push_back(db.LastInsertRowId());
   }
+  return ids;
+}
+
+Result<std::vector<int64_t>> Catalog::ReplaceChunks(int64_t document_id,
+                                                    const std::vector<Chunk>& chunks) {
+  CLOISTER_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_));
+  CLOISTER_RETURN_IF_ERROR(RequireDocument(db_, document_id));
+  CLOISTER_RETURN_IF_ERROR(DeleteChunksOf(db_, document_id));
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                            internal::InsertChunks(db_, document_id, chunks));
   CLOISTER_RETURN_IF_ERROR(tx.Commit());
   return ids;
 }

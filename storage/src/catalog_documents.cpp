@@ -19,8 +19,10 @@ Status ValidateDocument(const Document& doc) {
   return Status::Ok();
 }
 
-// Binds every stored field but id and created_at to parameters 1..12 (12 = updated_at).
+// Binds every stored field but id and created_at to parameters 1..14 (12 = updated_at).
 Status BindDocumentFields(Statement& st, const Document& doc, int64_t now) {
+  CLOISTER_RETURN_IF_ERROR(st.Bind(13, doc.job_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(14, doc.name));
   CLOISTER_RETURN_IF_ERROR(st.Bind(1, doc.collection_id));
   CLOISTER_RETURN_IF_ERROR(st.Bind(2, doc.parent_id));
   CLOISTER_RETURN_IF_ERROR(st.Bind(3, doc.path));
@@ -38,6 +40,7 @@ Status BindDocumentFields(Statement& st, const Document& doc, int64_t now) {
 std::string References(const Document& doc) {
   std::string text = "document " + doc.path + " in collection " + std::to_string(doc.collection_id);
   if (doc.parent_id) text += " with parent document " + std::to_string(*doc.parent_id);
+  if (doc.job_id) text += " for job " + std::to_string(*doc.job_id);
   return text;
 }
 
@@ -55,16 +58,21 @@ Status NoSuchDocument(int64_t id) {
 
 }  // namespace
 
-Result<int64_t> Catalog::AddDocument(const Document& document) {
+Result<int64_t> internal::InsertDocument(const Database& db, const Document& document) {
   CLOISTER_RETURN_IF_ERROR(ValidateDocument(document));
   CLOISTER_ASSIGN_OR_RETURN(
       Statement st,
-      db_.Prepare("INSERT INTO documents (collection_id, parent_id, path, content_hash, type, "
-                  "title, metadata, status, error, size_bytes, page_count, updated_at, "
-                  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"));
+      db.Prepare("INSERT INTO documents (collection_id, parent_id, path, content_hash, type, "
+                 "title, metadata, status, error, size_bytes, page_count, updated_at, "
+                 "created_at, job_id, name) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)"));
   CLOISTER_RETURN_IF_ERROR(BindDocumentFields(st, document, internal::NowSeconds()));
   CLOISTER_RETURN_IF_ERROR(internal::RunToEnd(st).WithContext("adding " + References(document)));
-  return db_.LastInsertRowId();
+  return db.LastInsertRowId();
+}
+
+Result<int64_t> Catalog::AddDocument(const Document& document) {
+  return internal::InsertDocument(db_, document);
 }
 
 Status Catalog::UpdateDocument(const Document& document) {
@@ -73,10 +81,10 @@ Status Catalog::UpdateDocument(const Document& document) {
       Statement st,
       db_.Prepare("UPDATE documents SET collection_id = ?1, parent_id = ?2, path = ?3, "
                   "content_hash = ?4, type = ?5, title = ?6, metadata = ?7, status = ?8, "
-                  "error = ?9, size_bytes = ?10, page_count = ?11, updated_at = ?12 "
-                  "WHERE id = ?13"));
+                  "error = ?9, size_bytes = ?10, page_count = ?11, updated_at = ?12, "
+                  "job_id = ?13, name = ?14 WHERE id = ?15"));
   CLOISTER_RETURN_IF_ERROR(BindDocumentFields(st, document, internal::NowSeconds()));
-  CLOISTER_RETURN_IF_ERROR(st.Bind(13, document.id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(15, document.id));
   CLOISTER_RETURN_IF_ERROR(internal::RunToEnd(st).WithContext("updating " + References(document)));
   if (db_.Changes() == 0) return NoSuchDocument(document.id);
   return Status::Ok();
@@ -146,6 +154,26 @@ Status Catalog::DeleteDocument(int64_t id) {
       internal::RunToEnd(st).WithContext("deleting document " + std::to_string(id)));
   if (db_.Changes() == 0) return NoSuchDocument(id);
   return Status::Ok();
+}
+
+Result<std::vector<Document>> Catalog::DocumentsWithHash(int64_t collection_id,
+                                                         std::string_view content_hash) const {
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st, db_.Prepare("SELECT " + std::string(kDocumentColumns) +
+                                " FROM documents WHERE collection_id = ?1 AND content_hash = ?2 "
+                                "AND parent_id IS NULL ORDER BY id"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, collection_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, content_hash));
+  return internal::ReadAll<Document>(st, internal::ReadDocument);
+}
+
+Result<std::vector<Document>> Catalog::DocumentsAtPath(std::string_view path) const {
+  CLOISTER_ASSIGN_OR_RETURN(Statement st,
+                            db_.Prepare("SELECT " + std::string(kDocumentColumns) +
+                                        " FROM documents WHERE path = ?1 AND parent_id IS NULL "
+                                        "ORDER BY id"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, path));
+  return internal::ReadAll<Document>(st, internal::ReadDocument);
 }
 
 }  // namespace cloister::storage

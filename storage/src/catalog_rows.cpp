@@ -42,6 +42,8 @@ Result<Document> ReadDocument(const Statement& row) {
   doc.page_count = row.ColumnInt64(11);
   doc.created_at = row.ColumnInt64(12);
   doc.updated_at = row.ColumnInt64(13);
+  doc.job_id = row.ColumnOptionalInt64(14);
+  doc.name = row.ColumnText(15);
   return doc;
 }
 

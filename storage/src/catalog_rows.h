@@ -17,7 +17,7 @@ int64_t NowSeconds();
 // Select lists matching the readers below, column for column.
 inline constexpr std::string_view kDocumentColumns =
     "id, collection_id, parent_id, path, content_hash, type, title, metadata, status, error, "
-    "size_bytes, page_count, created_at, updated_at";
+    "size_bytes, page_count, created_at, updated_at, job_id, name";
 inline constexpr std::string_view kChunkColumns =
     "id, document_id, ordinal, text, page_start, page_end, heading, metadata";
 inline constexpr std::string_view kJobColumns =
@@ -43,5 +43,13 @@ Result<std::vector<T>> ReadAll(Statement& statement, Reader read) {
 
 // Runs a statement that returns no rows.
 Status RunToEnd(Statement& statement);
+
+// AddDocument without a transaction of its own: validates and inserts `document`, returning
+// its id. Errors as AddDocument.
+Result<int64_t> InsertDocument(const Database& db, const Document& document);
+// ReplaceChunks' inserts for a document with no chunks yet, inside the caller's transaction.
+// Returns the ids in the order given; errors as ReplaceChunks.
+Result<std::vector<int64_t>> InsertChunks(const Database& db, int64_t document_id,
+                                          const std::vector<Chunk>& chunks);
 
 }  // namespace cloister::storage::internal

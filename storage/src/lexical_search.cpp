@@ -44,14 +44,19 @@ std::string QuoteFtsString(std::string_view word) {
   return quoted;
 }
 
-// The match runs in its own CTE so FTS5 sorts by rank and computes snippets for the k rows kept
-// only; documents are joined outside it.
+// The match runs in its own CTE, chunks_fts its only table, so FTS5 drives the query, sorts by
+// rank and computes snippets for the k rows kept only; documents are joined outside it. The
+// status test must sit inside, before LIMIT, or chunks of invisible documents would use up the
+// k places; as a correlated EXISTS it filters FTS5's rows without becoming a join the planner
+// could reorder.
 constexpr std::string_view kSearchSql = R"sql(
 WITH hits AS MATERIALIZED (
   SELECT rowid AS chunk_id, rank AS fts_rank,
          snippet(chunks_fts, 0, ?3, ?4, '…', 24) AS snippet
   FROM chunks_fts
   WHERE chunks_fts MATCH ?1
+    AND EXISTS (SELECT 1 FROM chunks AS vc JOIN documents AS vd ON vd.id = vc.document_id
+                WHERE vc.id = chunks_fts.rowid AND vd.status IN ('ready', 'partial'))
   ORDER BY rank
   LIMIT ?2
 )

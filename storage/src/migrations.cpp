@@ -100,9 +100,19 @@ END;
 INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
 )sql";
 
+// ADD COLUMN with REFERENCES needs a NULL default while foreign keys are on; existing documents
+// keep job_id NULL, which FinalizeJobDocuments treats as written before jobs were tracked.
+constexpr std::string_view kV3DocumentJobs = R"sql(
+ALTER TABLE documents ADD COLUMN job_id INTEGER REFERENCES jobs (id) ON DELETE SET NULL;
+ALTER TABLE documents ADD COLUMN name TEXT NOT NULL DEFAULT '';
+CREATE INDEX documents_job ON documents (job_id);
+CREATE INDEX jobs_path ON jobs (path);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "catalog tables", kV1Tables},
     Migration{2, "full-text index over chunks", kV2ChunksFts},
+    Migration{3, "documents linked to their jobs", kV3DocumentJobs},
 };
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
 

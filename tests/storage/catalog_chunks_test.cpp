@@ -31,6 +31,7 @@ class ChunkTest : public ::testing::Test {
     doc.collection_id = 1;
     doc.path = "/docs/manual.pdf";
     doc.title = "Manual";
+    doc.status = DocumentStatus::kReady;  // searchable
     ASSERT_OK_AND_ASSIGN(doc_id_, catalog_->AddDocument(doc));
   }
 

@@ -81,6 +81,46 @@ TEST_F(CatalogTest, AddedDocumentReadsBackFieldForField) {
   EXPECT_EQ(stored.page_count, 7);
   EXPECT_GT(stored.created_at, 0);
   EXPECT_EQ(stored.updated_at, stored.created_at);
+  EXPECT_EQ(stored.job_id, std::nullopt);
+  EXPECT_EQ(stored.name, "");
+}
+
+TEST_F(CatalogTest, JobAndNameRoundTripThroughEveryReader) {
+  ASSERT_OK_AND_ASSIGN(int64_t job, catalog_->EnqueueJob("/mail/box.mbox", 1));
+  Document doc = MakeDocument("/mail/box.mbox", "mboxhash");
+  doc.job_id = job;
+  doc.name = "box.mbox#3";
+  int64_t id = Add(doc);
+  ASSERT_OK_AND_ASSIGN(Document got, catalog_->GetDocument(id));
+  EXPECT_EQ(got.job_id, job);
+  EXPECT_EQ(got.name, "box.mbox#3");
+  ASSERT_OK_AND_ASSIGN(std::vector<Document> listed, catalog_->ListDocuments(0, 10));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].job_id, job);
+  EXPECT_EQ(listed[0].name, "box.mbox#3");
+  ASSERT_OK_AND_ASSIGN(std::optional<Document> by_hash,
+                       catalog_->FindDocumentByHash(1, "mboxhash"));
+  ASSERT_TRUE(by_hash.has_value());
+  EXPECT_EQ(by_hash->name, "box.mbox#3");
+  ASSERT_OK_AND_ASSIGN(std::optional<Document> by_path,
+                       catalog_->FindDocumentByPath("/mail/box.mbox"));
+  ASSERT_TRUE(by_path.has_value());
+  EXPECT_EQ(by_path->job_id, job);
+
+  got.job_id = std::nullopt;
+  got.name = "box.mbox#4";
+  ASSERT_OK(catalog_->UpdateDocument(got));
+  ASSERT_OK_AND_ASSIGN(got, catalog_->GetDocument(id));
+  EXPECT_EQ(got.job_id, std::nullopt);
+  EXPECT_EQ(got.name, "box.mbox#4");
+}
+
+TEST_F(CatalogTest, DocumentOfAMissingJobIsFailedPreconditionNamingTheJob) {
+  Document doc = MakeDocument("/a");
+  doc.job_id = 31;
+  Result<int64_t> id = catalog_->AddDocument(doc);
+  EXPECT_EQ(CODE_OF(id), StatusCode::kFailedPrecondition);
+  EXPECT_NE(id.status().message().find("job 31"), std::string::npos) << id.status().message();
 }
 
 TEST_F(CatalogTest, GetDocumentOfAnUnknownIdIsNotFound) {

@@ -1,6 +1,8 @@
 // BM25 search through Catalog::SearchLexical and the query builder behind it.
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,11 +66,13 @@ class LexicalSearchTest : public ::testing::Test {
   }
 
   void AddDocument(const std::string& path, const std::string& title,
-                   const std::vector<std::string>& texts) {
+                   const std::vector<std::string>& texts,
+                   DocumentStatus status = DocumentStatus::kReady) {
     Document doc;
     doc.collection_id = 1;
     doc.path = path;
     doc.title = title;
+    doc.status = status;
     ASSERT_OK_AND_ASSIGN(int64_t id, catalog_->AddDocument(doc));
     std::vector<Chunk> chunks;
     for (size_t i = 0; i < texts.size(); ++i) {
@@ -189,6 +193,40 @@ TEST_F(LexicalSearchTest, HostileQueriesNeverFail) {
 
 TEST_F(LexicalSearchTest, DocumentsWithoutMatchesAreNotReturned) {
   EXPECT_TRUE(Search("submarine").empty());
+}
+
+TEST_F(LexicalSearchTest, OnlyReadyAndPartialDocumentsAreSearched) {
+  AddDocument("/q/queued.txt", "Queued", {"The lantern is being ingested."},
+              DocumentStatus::kQueued);
+  AddDocument("/q/failed.txt", "Failed", {"The lantern failed to parse."}, DocumentStatus::kFailed);
+  AddDocument("/q/partial.txt", "Partial", {"The lantern lost page two."},
+              DocumentStatus::kPartial);
+  AddDocument("/q/ready.txt", "Ready", {"The lantern is fully indexed."});
+  std::vector<LexicalHit> hits = Search("lantern");
+  ASSERT_EQ(hits.size(), 2u);
+  std::set<std::string> paths = {hits[0].path, hits[1].path};
+  EXPECT_EQ(paths, (std::set<std::string>{"/q/partial.txt", "/q/ready.txt"}));
+
+  ASSERT_OK_AND_ASSIGN(std::optional<Document> queued,
+                       catalog_->FindDocumentByPath("/q/queued.txt"));
+  ASSERT_TRUE(queued.has_value());
+  ASSERT_OK(catalog_->UpdateDocumentStatus(queued->id, DocumentStatus::kReady));
+  EXPECT_EQ(Search("lantern").size(), 3u);
+}
+
+TEST_F(LexicalSearchTest, InvisibleDocumentsDoNotTakeThePlacesOfVisibleOnes) {
+  // The queued chunks match better (the word three times in a short text), so a filter applied
+  // after picking the best k would leave nothing.
+  for (int i = 0; i < 5; ++i) {
+    AddDocument("/q/" + std::to_string(i), "Queued", {"harbour harbour harbour"},
+                DocumentStatus::kQueued);
+  }
+  AddDocument("/v/1", "Visible one", {"A long text that mentions the harbour once, in passing."});
+  AddDocument("/v/2", "Visible two", {"Another long text where the harbour appears only once."});
+  std::vector<LexicalHit> hits = Search("harbour", 2);
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].path.substr(0, 3), "/v/");
+  EXPECT_EQ(hits[1].path.substr(0, 3), "/v/");
 }
 
 }  // namespace

@@ -31,6 +31,24 @@ void WriteVersionOneDatabase(const std::filesystem::path& path) {
               "(1, 1, 'Supplies arrive by boat each spring.');"));
 }
 
+// A database at schema version 2 holding a ready document with one attachment, their chunks and
+// a finished job, written with plain SQL the way an older Cloister would have.
+void WriteVersionTwoDatabase(const std::filesystem::path& path) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(path));
+  ASSERT_OK(Migrate(db, 2));
+  ASSERT_OK(
+      db.Exec("INSERT INTO jobs (id, path, collection_id, state) "
+              "VALUES (1, '/mail/a.eml', 1, 'done');"
+              "INSERT INTO documents (id, collection_id, path, content_hash, title, status) "
+              "VALUES (1, 1, '/mail/a.eml', 'h1', 'Harbour news', 'ready');"
+              "INSERT INTO documents (id, collection_id, parent_id, path, title, status) "
+              "VALUES (2, 1, 1, '/mail/a.eml#tide.pdf', 'Tide table', 'ready');"
+              "UPDATE jobs SET document_id = 1;"
+              "INSERT INTO chunks (document_id, ordinal, text) VALUES "
+              "(1, 0, 'The harbour opens at dawn.'),"
+              "(2, 0, 'High tide at noon.');"));
+}
+
 TEST(MigrateTest, NewDatabaseReachesTheCurrentVersionWithEveryTable) {
   ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
   ASSERT_OK(Migrate(db));
@@ -76,6 +94,40 @@ TEST(MigrateTest, DatabaseFromVersionOneOpensAndMigratesToCurrent) {
   EXPECT_EQ(hits[0].title, "Old notes");
   ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("boat", 5));
   EXPECT_EQ(hits.size(), 1u);
+}
+
+TEST(MigrateTest, DatabaseFromVersionTwoGainsDocumentJobsAndNamesKeepingItsData) {
+  TempDir dir;
+  WriteVersionTwoDatabase(dir / "v2.db");
+  ASSERT_OK_AND_ASSIGN(Catalog catalog, Catalog::Open(dir / "v2.db"));
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "v2.db"));
+    ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+    EXPECT_EQ(version, kSchemaVersion);
+    EXPECT_TRUE(TableExists(db, "documents_job"));
+    EXPECT_TRUE(TableExists(db, "jobs_path"));
+  }
+  ASSERT_OK_AND_ASSIGN(Document mail, catalog.GetDocument(1));
+  EXPECT_EQ(mail.title, "Harbour news");
+  EXPECT_EQ(mail.job_id, std::nullopt);
+  EXPECT_EQ(mail.name, "");
+  ASSERT_OK_AND_ASSIGN(Document attachment, catalog.GetDocument(2));
+  EXPECT_EQ(attachment.parent_id, 1);
+  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical("tide", 5));
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].document_id, 2);
+  ASSERT_OK_AND_ASSIGN(Job job, catalog.GetJob(1));
+  EXPECT_EQ(job.document_id, 1);
+
+  // The new columns work on the migrated file.
+  mail.job_id = 1;
+  mail.name = "a.eml";
+  ASSERT_OK(catalog.UpdateDocument(mail));
+  ASSERT_OK_AND_ASSIGN(Document stored, catalog.GetDocument(1));
+  EXPECT_EQ(stored.job_id, 1);
+  EXPECT_EQ(stored.name, "a.eml");
+  mail.job_id = 99;
+  EXPECT_EQ(catalog.UpdateDocument(mail).code(), StatusCode::kFailedPrecondition);
 }
 
 TEST(MigrateTest, NewerDatabaseIsFailedPreconditionNamingItsVersionAndPath) {

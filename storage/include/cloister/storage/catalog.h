@@ -55,9 +55,12 @@ struct Document {
   int64_t id = 0;  // set by AddDocument; ignored on input
   int64_t collection_id = 0;
   std::optional<int64_t> parent_id;  // the message a mail attachment came from
+  std::optional<int64_t> job_id;     // the ingestion job that wrote it, if any
   std::string path;                  // non-empty
-  std::string content_hash;          // of the original bytes
-  std::string type;                  // "pdf", "eml", "markdown", ...
+  // Within its path: an attachment's file name, a mailbox message's "<file>#<n>"; may be empty.
+  std::string name;
+  std::string content_hash;  // of the original bytes
+  std::string type;          // "pdf", "eml", "markdown", ...
   std::string title;
   std::string metadata = "{}";  // a JSON object
   DocumentStatus status = DocumentStatus::kQueued;
@@ -78,6 +81,17 @@ struct Chunk {
   std::optional<std::string> heading;
   std::string metadata = "{}";  // a JSON object
 };
+
+// A document with its chunks and the documents inside it (a message's attachments, a mailbox's
+// messages), stored together by AddDocumentTree.
+struct DocumentTree {
+  Document document;
+  std::vector<Chunk> chunks;
+  std::vector<DocumentTree> children;
+};
+
+// The deepest DocumentTree AddDocumentTree stores: a root alone has depth 1.
+inline constexpr int kMaxDocumentTreeDepth = 64;
 
 struct Embedding {
   int64_t chunk_id = 0;
@@ -157,6 +171,56 @@ class Catalog {
   // Removes the document, its attachments, their chunks (and so their FTS entries) and
   // embeddings; jobs keep their history with document_id cleared. kNotFound when missing.
   Status DeleteDocument(int64_t id);
+  // Top-level documents (parent_id unset) with that hash in the collection, any status, oldest
+  // first.
+  Result<std::vector<Document>> DocumentsWithHash(int64_t collection_id,
+                                                  std::string_view content_hash) const;
+  // Top-level documents at exactly that path, across collections, oldest first.
+  Result<std::vector<Document>> DocumentsAtPath(std::string_view path) const;
+
+  // ---- Ingestion ----
+  // Stores `tree` in one transaction and returns the root's id: the root document (its
+  // parent_id as given), its chunks, then each child, recursively, with parent_id set to its
+  // parent's new id; a child without a job_id takes its parent's. Chunk ids, in the order given,
+  // can be read back with GetChunks. On any error nothing is stored.
+  // kInvalidArgument: the tree is deeper than kMaxDocumentTreeDepth, or a document or chunk is
+  // malformed (as in AddDocument and ReplaceChunks; the message names it).
+  // kFailedPrecondition: a collection, job or the root's parent does not exist.
+  Result<int64_t> AddDocumentTree(const DocumentTree& tree);
+  // Completes a job's ingestion of `path` in one transaction: (a) deletes every top-level
+  // document at `path` that the job did not write (job_id unset or another job), with its
+  // attachments, chunks, FTS entries and embeddings; (b) the job's documents still kQueued become
+  // kPartial when their error is non-empty, else kReady (updated_at refreshed). The job's
+  // kFailed documents stay failed. The vectors of deleted chunks are the caller's to drop: read
+  // their ids first with ChunkIdsReplacedByJob (chunk ids are never reused, so a vector left
+  // behind never matches a live chunk).
+  // kInvalidArgument for an empty path, kNotFound when the job does not exist.
+  Status FinalizeJobDocuments(int64_t job_id, std::string_view path);
+  // Deletes the job's documents still kQueued (left by an interrupted attempt), with everything
+  // inside them, and returns how many document rows went, attachments included.
+  // kNotFound when the job does not exist.
+  Result<int> DiscardJobDocuments(int64_t job_id);
+  // Every document (top-level and attachments) whose path is exactly `old_path` moves to
+  // `new_path`; returns how many rows changed. kInvalidArgument for an empty path.
+  Result<int> RenameDocuments(std::string_view old_path, std::string_view new_path);
+  // A folder moved: every path under `old_dir` (starting with old_dir + "/"; a trailing '/' on
+  // either directory is allowed) gets that prefix replaced by new_dir's. Paths are compared as
+  // bytes: '%' and '_' are ordinary characters, and "/in" does not cover "/inbox/a". Returns how
+  // many rows changed. kInvalidArgument for an empty directory.
+  Result<int> RenameDocumentsUnder(std::string_view old_dir, std::string_view new_dir);
+  // Deletes the top-level documents at exactly `path` with everything inside them; returns how
+  // many top-level documents went.
+  Result<int> DeleteDocumentsAtPath(std::string_view path);
+  // Likewise for every top-level document under `dir` (the prefix rule of
+  // RenameDocumentsUnder). kInvalidArgument for an empty directory.
+  Result<int> DeleteDocumentsUnder(std::string_view dir);
+  // The chunk ids DeleteDocumentsAtPath(path) would delete: those of the top-level documents at
+  // `path` and of every document inside them, ascending.
+  Result<std::vector<int64_t>> ChunkIdsAtPath(std::string_view path) const;
+  // Likewise for DeleteDocumentsUnder(dir). kInvalidArgument for an empty directory.
+  Result<std::vector<int64_t>> ChunkIdsUnder(std::string_view dir) const;
+  // The chunk ids FinalizeJobDocuments(job_id, path) would delete, ascending.
+  Result<std::vector<int64_t>> ChunkIdsReplacedByJob(int64_t job_id, std::string_view path) const;
 
   // ---- Chunks ----
   // Replaces all of the document's chunks with `chunks` in one transaction and returns the new
@@ -197,13 +261,24 @@ class Catalog {
   Status SetJobDocument(int64_t id, int64_t document_id);
   // Ordered by id; only jobs in `state` when given.
   Result<std::vector<Job>> ListJobs(std::optional<JobState> state = std::nullopt) const;
+  // kNotFound when no job has that id.
+  Result<Job> GetJob(int64_t id) const;
+  // Takes the oldest kQueued job for this worker: in one write transaction it moves to
+  // kExtracting (an attempt counted, updated_at refreshed) and is returned as stored;
+  // std::nullopt when none is queued. Workers with their own connections (threads or
+  // processes) never claim the same job.
+  Result<std::optional<Job>> ClaimNextJob();
+  // The oldest job for exactly this path still queued, extracting, chunking or embedding;
+  // std::nullopt when there is none (so the path may be enqueued).
+  Result<std::optional<Job>> FindUnfinishedJob(std::string_view path) const;
   // For crash recovery: jobs caught in extracting, chunking or embedding go back to queued.
   // Returns how many were moved.
   Result<int> ResetUnfinishedJobs();
 
   // ---- Overview and search ----
   Result<CatalogStats> Stats() const;
-  // Up to `k` chunks matching any word of `user_query`, best first. The text is only ever
+  // Up to `k` chunks matching any word of `user_query`, best first, from documents that are
+  // kReady or kPartial only (one being ingested, or failed, is invisible). The text is only ever
   // searched for, never read as FTS5 syntax (see FtsMatchExpression); a query with no words is
   // an empty result. Matching folds case and diacritics ("cafe" finds "café").
   // kInvalidArgument when k < 1.
