@@ -1,39 +1,17 @@
 // Catalog: BM25 search over chunk text through the chunks_fts index.
+#include <memory>
 #include <set>
 #include <string>
 
 #include "catalog_rows.h"
 #include "cloister/storage/catalog.h"
+#include "icu_tokenizer.h"
 
 namespace cloister::storage {
 namespace {
 
-// Words are separated by whitespace and control characters only: punctuation stays inside the
-// word, where FTS5's tokenizer treats it as a separator within one phrase.
-bool IsSeparator(unsigned char c) { return c <= ' ' || c == 0x7f; }
-
-// ASCII letters and digits, and every byte of a multi-byte UTF-8 sequence: FTS5's unicode61
-// tokenizer decides which of those are letters; a word without any is only punctuation.
-bool IsWordByte(unsigned char c) {
-  return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-bool HasWordByte(std::string_view word) {
-  for (char c : word) {
-    if (IsWordByte(static_cast<unsigned char>(c))) return true;
-  }
-  return false;
-}
-
-std::string AsciiLower(std::string_view word) {
-  std::string lower(word);
-  for (char& c : lower) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return lower;
-}
-
-// An FTS5 string: inside double quotes nothing is syntax, and a quote is written twice.
+// An FTS5 string: inside double quotes nothing is syntax, and a quote is written twice. Words
+// hold quotes rarely, but they do: ICU keeps the Hebrew abbreviation צה"ל in one word.
 std::string QuoteFtsString(std::string_view word) {
   std::string quoted = "\"";
   for (char c : word) {
@@ -83,18 +61,22 @@ LexicalHit ReadHit(const Statement& row) {
 
 }  // namespace
 
-std::string FtsMatchExpression(std::string_view user_query) {
+Result<std::string> FtsMatchExpression(std::string_view user_query) {
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<internal::WordSegmenter> segmenter,
+                            internal::WordSegmenter::Create());
   std::string expression;
   std::set<std::string> seen;
-  size_t i = 0;
-  while (i < user_query.size() && seen.size() < kMaxQueryTerms) {
-    while (i < user_query.size() && IsSeparator(static_cast<unsigned char>(user_query[i]))) ++i;
-    size_t start = i;
-    while (i < user_query.size() && !IsSeparator(static_cast<unsigned char>(user_query[i]))) ++i;
-    std::string_view word = user_query.substr(start, i - start);
-    if (!HasWordByte(word) || !seen.insert(AsciiLower(word)).second) continue;
+  // The word as the user wrote it is what goes in the string: FTS5 hands it to cloister_icu,
+  // which folds it exactly as it folded the chunks. `folded` only spots repeats.
+  auto add = [&](std::string_view folded, int start, int end) {
+    if (!seen.emplace(folded).second) return 0;
     if (!expression.empty()) expression += " OR ";
-    expression += QuoteFtsString(word);
+    expression += QuoteFtsString(
+        user_query.substr(static_cast<size_t>(start), static_cast<size_t>(end - start)));
+    return seen.size() < kMaxQueryTerms ? 0 : 1;
+  };
+  if (segmenter->ForEachWord(user_query, add) == internal::WordSegmenter::kIcuFailed) {
+    return Internal("ICU failed to split the query into words");
   }
   return expression;
 }
@@ -104,7 +86,7 @@ Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_que
     return InvalidArgument("search asked for " + std::to_string(k) +
                            " results; k must be at least 1");
   }
-  std::string match = FtsMatchExpression(user_query);
+  CLOISTER_ASSIGN_OR_RETURN(std::string match, FtsMatchExpression(user_query));
   if (match.empty()) return std::vector<LexicalHit>();
   CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(kSearchSql));
   CLOISTER_RETURN_IF_ERROR(st.Bind(1, match));

@@ -109,10 +109,38 @@ CREATE INDEX documents_job ON documents (job_id);
 CREATE INDEX jobs_path ON jobs (path);
 )sql";
 
+// unicode61 cannot split Chinese, Japanese or Thai into words; cloister_icu (icu_tokenizer.h)
+// can. Dropping the table leaves the triggers, which name it, so they are made anew with it;
+// 'rebuild' re-indexes every existing chunk with the new tokenizer.
+constexpr std::string_view kV4IcuChunksFts = R"sql(
+DROP TRIGGER chunks_fts_after_insert;
+DROP TRIGGER chunks_fts_after_delete;
+DROP TRIGGER chunks_fts_after_update;
+DROP TABLE chunks_fts;
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+  text,
+  content = 'chunks',
+  content_rowid = 'id',
+  tokenize = 'cloister_icu'
+);
+CREATE TRIGGER chunks_fts_after_insert AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER chunks_fts_after_delete AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER chunks_fts_after_update AFTER UPDATE OF id, text ON chunks BEGIN
+  INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
+END;
+INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "catalog tables", kV1Tables},
     Migration{2, "full-text index over chunks", kV2ChunksFts},
     Migration{3, "documents linked to their jobs", kV3DocumentJobs},
+    Migration{4, "full-text index segmented by ICU for every language", kV4IcuChunksFts},
 };
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
 

@@ -8,6 +8,7 @@
 
 #include "cloister/core/files.h"
 #include "cloister/core/log.h"
+#include "icu_tokenizer.h"
 #include "sqlite_error.h"
 
 namespace cloister::storage {
@@ -220,6 +221,9 @@ Status Database::Configure(const OpenOptions& options) {
                     " is not a SQLite database or is damaged; move it aside or restore a backup");
   }
   CLOISTER_RETURN_IF_ERROR(tables.status().WithContext(where));
+  // Before anything touches chunks_fts, read-only connections and migrations included: without
+  // its tokenizer FTS5 cannot open the table, and the chunks triggers fail with it.
+  CLOISTER_RETURN_IF_ERROR(internal::RegisterIcuTokenizer(impl_->db).WithContext(where));
   CLOISTER_RETURN_IF_ERROR(
       Exec(options.foreign_keys ? "PRAGMA foreign_keys = ON" : "PRAGMA foreign_keys = OFF")
           .WithContext(where));

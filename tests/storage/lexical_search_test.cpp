@@ -12,44 +12,67 @@
 namespace cloister::storage {
 namespace {
 
+// The expression for `query`, failing the test when there is none.
+std::string Expression(std::string_view query) {
+  Result<std::string> expression = FtsMatchExpression(query);
+  EXPECT_TRUE(expression.ok()) << expression.status().ToString();
+  return expression.ok() ? *expression : "<error>";
+}
+
 TEST(FtsMatchExpressionTest, QuotesEachWordAndJoinsThemWithOr) {
-  EXPECT_EQ(FtsMatchExpression("solar panel"), R"("solar" OR "panel")");
+  EXPECT_EQ(Expression("solar panel"), R"("solar" OR "panel")");
 }
 
-TEST(FtsMatchExpressionTest, OperatorsBecomeQuotedWordsAndPunctuationOnlyWordsAreDropped) {
-  EXPECT_EQ(FtsMatchExpression("NEAR( a AND -b * ((( c*"),
-            R"("NEAR(" OR "a" OR "AND" OR "-b" OR "c*")");
+TEST(FtsMatchExpressionTest, OperatorsBecomeQuotedWordsAndPunctuationIsDropped) {
+  EXPECT_EQ(Expression("NEAR( a AND -b * ((( c*"), R"("NEAR" OR "a" OR "AND" OR "b" OR "c")");
 }
 
-TEST(FtsMatchExpressionTest, EmbeddedDoubleQuotesAreDoubled) {
-  EXPECT_EQ(FtsMatchExpression(R"(say"hi" ")"), R"("say""hi""")");
+TEST(FtsMatchExpressionTest, QuotesInsideAWordAreDoubledAndOtherQuotesSeparateWords) {
+  EXPECT_EQ(Expression(R"(say"hi" ")"), R"("say" OR "hi")");
+  // ICU keeps Hebrew abbreviations with a gershayim-like quote in one word.
+  EXPECT_EQ(Expression(R"(צה"ל)"), R"("צה""ל")");
 }
 
 TEST(FtsMatchExpressionTest, TextWithoutWordsGivesAnEmptyExpression) {
-  EXPECT_EQ(FtsMatchExpression(""), "");
-  EXPECT_EQ(FtsMatchExpression(" \t\n "), "");
-  EXPECT_EQ(FtsMatchExpression(R"(" ((( * - ^ :)"), "");
+  EXPECT_EQ(Expression(""), "");
+  EXPECT_EQ(Expression(" \t\n "), "");
+  EXPECT_EQ(Expression(R"(" ((( * - ^ :)"), "");
+  EXPECT_EQ(Expression("「」、。 😀 —"), "");
 }
 
-TEST(FtsMatchExpressionTest, RepeatedWordsAreKeptOnceIgnoringAsciiCase) {
-  EXPECT_EQ(FtsMatchExpression("Pump pump PUMP valve"), R"("Pump" OR "valve")");
+TEST(FtsMatchExpressionTest, RepeatedWordsAreKeptOnceIgnoringCaseAndDiacritics) {
+  EXPECT_EQ(Expression("Pump pump PUMP valve"), R"("Pump" OR "valve")");
+  EXPECT_EQ(Expression("Café CAFE cafe"), R"("Café")");
+  EXPECT_EQ(Expression("Straße STRASSE"), R"("Straße")");
 }
 
-TEST(FtsMatchExpressionTest, NonAsciiStaysInsideWordsAndControlCharactersSeparate) {
-  EXPECT_EQ(FtsMatchExpression("café"), "\"café\"");
-  EXPECT_EQ(FtsMatchExpression(std::string("a\0b", 3)), R"("a" OR "b")");
+TEST(FtsMatchExpressionTest, HyphenAndControlCharactersSeparateWords) {
+  EXPECT_EQ(Expression("e-mail"), R"("e" OR "mail")");
+  EXPECT_EQ(Expression(std::string("a\0b", 3)), R"("a" OR "b")");
+  EXPECT_EQ(Expression("café"), "\"café\"");
+}
+
+TEST(FtsMatchExpressionTest, TextWithoutSpacesIsSplitIntoWords) {
+  std::string expression = Expression("東京都の天気");
+  EXPECT_NE(expression.find(R"("東京")"), std::string::npos) << expression;
+  EXPECT_NE(expression.find(R"("天気")"), std::string::npos) << expression;
+  EXPECT_EQ(Expression("Hello世界"), R"("Hello" OR "世界")");
+  std::string thai = Expression("ประชุมที่กรุงเทพ");
+  EXPECT_NE(thai.find(R"("กรุงเทพ")"), std::string::npos) << thai;
+  EXPECT_NE(thai.find(" OR "), std::string::npos) << thai;
 }
 
 TEST(FtsMatchExpressionTest, KeepsAtMostTheTermLimit) {
   std::string query;
   for (size_t i = 0; i < kMaxQueryTerms + 10; ++i) query += "w" + std::to_string(i) + " ";
-  std::string expression = FtsMatchExpression(query);
+  std::string expression = Expression(query);
   size_t terms = 1;
   for (size_t pos = expression.find(" OR "); pos != std::string::npos;
        pos = expression.find(" OR ", pos + 1)) {
     ++terms;
   }
   EXPECT_EQ(terms, kMaxQueryTerms);
+  EXPECT_NE(expression.find("\"w" + std::to_string(kMaxQueryTerms - 1) + "\""), std::string::npos);
   EXPECT_EQ(expression.find("\"w" + std::to_string(kMaxQueryTerms) + "\""), std::string::npos);
 }
 
@@ -181,7 +204,16 @@ TEST_F(LexicalSearchTest, HostileQueriesNeverFail) {
                                             std::string("sol\0ar", 6),
                                             long_text,
                                             std::string(10240, 'a'),
-                                            "'; DROP TABLE chunks; --"};
+                                            "'; DROP TABLE chunks; --",
+                                            "「」、。",
+                                            "「北京」、「東京」。",
+                                            "NEAR(北京",
+                                            "\"北京",
+                                            "北京*",
+                                            "solar北京AND東京",
+                                            "ประชุม OR",
+                                            "Бюджет:solar",
+                                            "المِيزانِيَّة NOT"};
   for (const std::string& query : queries) {
     Result<std::vector<LexicalHit>> hits = catalog_->SearchLexical(query, 5);
     EXPECT_TRUE(hits.ok()) << "query '" << query.substr(0, 40) << "': " << hits.status().ToString();
@@ -227,6 +259,89 @@ TEST_F(LexicalSearchTest, InvisibleDocumentsDoNotTakeThePlacesOfVisibleOnes) {
   ASSERT_EQ(hits.size(), 2u);
   EXPECT_EQ(hits[0].path.substr(0, 3), "/v/");
   EXPECT_EQ(hits[1].path.substr(0, 3), "/v/");
+}
+
+// Chunks in several languages and scripts, beside LexicalSearchTest's English and French.
+class MultilingualSearchTest : public LexicalSearchTest {
+ protected:
+  void SetUp() override {
+    LexicalSearchTest::SetUp();
+    AddDocument("/intl/zh.txt", "会议", {"我们明天在北京开会讨论预算"});
+    AddDocument("/intl/ja.txt", "会議", {"東京で会議があります"});
+    AddDocument("/intl/th.txt", "ประชุม", {"ประชุมงบประมาณพรุ่งนี้ที่กรุงเทพ"});
+    AddDocument("/intl/ru.txt", "Бюджет", {"Бюджет утверждён советом."});
+    AddDocument("/intl/ar.txt", "الميزانية", {"تمت الموافقة على الميزانية الجديدة"});
+    AddDocument("/intl/de.txt", "Straße", {"Die STRASSE bleibt bis Ångström-Tag gesperrt."});
+  }
+
+  // The paths of the hits for `query`, best first.
+  std::vector<std::string> Paths(std::string_view query) {
+    std::vector<std::string> paths;
+    for (const LexicalHit& hit : Search(query)) paths.push_back(hit.path);
+    return paths;
+  }
+};
+
+using PathList = std::vector<std::string>;
+
+TEST_F(MultilingualSearchTest, ChineseChunkIsFoundByWordsInsideIt) {
+  EXPECT_EQ(Paths("北京"), PathList{"/intl/zh.txt"});
+  EXPECT_EQ(Paths("预算"), PathList{"/intl/zh.txt"});
+}
+
+TEST_F(MultilingualSearchTest, JapaneseChunkIsFoundByWordsInsideIt) {
+  EXPECT_EQ(Paths("東京"), PathList{"/intl/ja.txt"});
+  EXPECT_EQ(Paths("会議"), PathList{"/intl/ja.txt"});
+}
+
+TEST_F(MultilingualSearchTest, ThaiChunkIsFoundByWordsInsideIt) {
+  EXPECT_EQ(Paths("งบประมาณ"), PathList{"/intl/th.txt"});
+  EXPECT_EQ(Paths("กรุงเทพ"), PathList{"/intl/th.txt"});
+}
+
+TEST_F(MultilingualSearchTest, RussianMatchesAcrossCaseAndYoButNotAcrossInflections) {
+  EXPECT_EQ(Paths("бюджет"), PathList{"/intl/ru.txt"});
+  EXPECT_EQ(Paths("БЮДЖЕТ"), PathList{"/intl/ru.txt"});
+  EXPECT_EQ(Paths("утвержден"), PathList{"/intl/ru.txt"});
+  EXPECT_TRUE(Paths("бюджета").empty());  // no stemming
+}
+
+TEST_F(MultilingualSearchTest, ArabicMatchesWithAndWithoutHarakatAndTatweel) {
+  EXPECT_EQ(Paths("الميزانية"), PathList{"/intl/ar.txt"});
+  EXPECT_EQ(Paths("المِيزانِيَّة"), PathList{"/intl/ar.txt"});
+  EXPECT_EQ(Paths("الميـــزانية"), PathList{"/intl/ar.txt"});
+}
+
+TEST_F(MultilingualSearchTest, DiacriticsAndFullCaseFoldingAreIgnored) {
+  EXPECT_EQ(Paths("Straße"), PathList{"/intl/de.txt"});
+  EXPECT_EQ(Paths("strasse"), PathList{"/intl/de.txt"});
+  EXPECT_EQ(Paths("angstrom"), PathList{"/intl/de.txt"});
+  EXPECT_EQ(Paths("CAFÉ"), PathList{"/docs/menu.md"});
+}
+
+TEST_F(MultilingualSearchTest, QueryInOneLanguageDoesNotMatchUnrelatedText) {
+  EXPECT_TRUE(Paths("上海").empty());
+  EXPECT_TRUE(Paths("大阪").empty());
+  EXPECT_TRUE(Paths("เชียงใหม่").empty());
+  EXPECT_TRUE(Paths("налог").empty());
+}
+
+TEST_F(MultilingualSearchTest, SnippetHighlightsTheCjkWordOnly) {
+  std::vector<LexicalHit> hits = Search("北京");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].snippet, "我们明天在«北京»开会讨论预算");
+  hits = Search("会議");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].snippet, "東京で«会議»があります");
+}
+
+TEST_F(MultilingualSearchTest, ChunkWithTheRareWordsOfAJapaneseQueryRanksFirst) {
+  // The query splits into 東京, 都, の and 天気; の is everywhere, so it must weigh little.
+  AddDocument("/intl/ja-weather.txt", "天気", {"東京の天気は晴れです"});
+  AddDocument("/intl/ja-particles.txt", "資料", {"大阪の会議の資料の説明の一覧の表"});
+  std::vector<std::string> paths = Paths("東京都の天気");
+  ASSERT_GE(paths.size(), 2u);
+  EXPECT_EQ(paths[0], "/intl/ja-weather.txt");
 }
 
 }  // namespace

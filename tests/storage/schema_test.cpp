@@ -49,6 +49,25 @@ void WriteVersionTwoDatabase(const std::filesystem::path& path) {
               "(2, 0, 'High tide at noon.');"));
 }
 
+// A database at schema version 3, whose full-text index used unicode61, holding chunks in
+// English, Chinese and Thai, written with plain SQL the way an older Cloister would have.
+void WriteVersionThreeDatabase(const std::filesystem::path& path) {
+  ASSERT_OK_AND_ASSIGN(Database db, Database::Open(path));
+  ASSERT_OK(Migrate(db, 3));
+  ASSERT_OK(
+      db.Exec("INSERT INTO documents (id, collection_id, path, title, status) "
+              "VALUES (1, 1, '/docs/trip.txt', 'Trip', 'ready');"
+              "INSERT INTO chunks (id, document_id, ordinal, text) VALUES "
+              "(1, 1, 0, 'The ferry leaves at nine.'),"
+              "(2, 1, 1, '我们明天在北京开会讨论预算'),"
+              "(3, 1, 2, 'ประชุมงบประมาณพรุ่งนี้ที่กรุงเทพ');"));
+  // unicode61 saw each run of Chinese or Thai as one word, so the words inside are not found.
+  ASSERT_OK_AND_ASSIGN(
+      int64_t found,
+      db.QueryInt64("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH '北京'"));
+  ASSERT_EQ(found, 0);
+}
+
 TEST(MigrateTest, NewDatabaseReachesTheCurrentVersionWithEveryTable) {
   ASSERT_OK_AND_ASSIGN(Database db, Database::Open(":memory:"));
   ASSERT_OK(Migrate(db));
@@ -128,6 +147,34 @@ TEST(MigrateTest, DatabaseFromVersionTwoGainsDocumentJobsAndNamesKeepingItsData)
   EXPECT_EQ(stored.name, "a.eml");
   mail.job_id = 99;
   EXPECT_EQ(catalog.UpdateDocument(mail).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(MigrateTest, DatabaseFromVersionThreeIsReindexedSoWordsInEveryLanguageAreFound) {
+  TempDir dir;
+  WriteVersionThreeDatabase(dir / "v3.db");
+  ASSERT_OK_AND_ASSIGN(Catalog catalog, Catalog::Open(dir / "v3.db"));
+  {
+    ASSERT_OK_AND_ASSIGN(Database db, Database::Open(dir / "v3.db"));
+    ASSERT_OK_AND_ASSIGN(int version, SchemaVersion(db));
+    EXPECT_EQ(version, kSchemaVersion);
+    ASSERT_OK_AND_ASSIGN(int64_t icu, db.QueryInt64("SELECT count(*) FROM sqlite_master WHERE "
+                                                    "name = 'chunks_fts' AND sql LIKE "
+                                                    "'%cloister_icu%'"));
+    EXPECT_EQ(icu, 1);
+  }
+  for (const char* word : {"ferry", "北京", "预算", "กรุงเทพ"}) {
+    ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical(word, 5));
+    EXPECT_EQ(hits.size(), 1u) << word;
+  }
+
+  // The triggers were made anew with the table: new, changed and deleted chunks stay in step.
+  std::vector<Chunk> chunks(1);
+  chunks[0].text = "会議は東京で行います";
+  ASSERT_OK(catalog.ReplaceChunks(1, chunks));
+  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical("東京", 5));
+  EXPECT_EQ(hits.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("北京 ferry", 5));
+  EXPECT_TRUE(hits.empty());
 }
 
 TEST(MigrateTest, NewerDatabaseIsFailedPreconditionNamingItsVersionAndPath) {
@@ -214,6 +261,7 @@ TEST(MigrateTest, ReadOnlyCatalogMustAlreadyBeCurrent) {
   ASSERT_OK(Catalog::Open(dir / "v1.db"));
   ASSERT_OK_AND_ASSIGN(Catalog current, Catalog::Open(dir / "v1.db", read_only));
   EXPECT_OK(current.ListCollections());
+  EXPECT_OK(current.SearchLexical("北京 storm", 5));  // the ICU tokenizer is there read-only too
 }
 
 TEST(MigrateTest, ReadOnlyDatabaseThatNeedsAnUpgradeIsFailedPrecondition) {

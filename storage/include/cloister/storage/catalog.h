@@ -280,8 +280,10 @@ class Catalog {
   // Up to `k` chunks matching any word of `user_query`, best first, from documents that are
   // kReady or kPartial only (one being ingested, or failed, is invisible). The text is only ever
   // searched for, never read as FTS5 syntax (see FtsMatchExpression); a query with no words is
-  // an empty result. Matching folds case and diacritics ("cafe" finds "café").
-  // kInvalidArgument when k < 1.
+  // an empty result. Words are found in every language, those written without spaces included
+  // ("北京" finds "我们明天在北京开会"); matching folds case ("Straße" finds "STRASSE") and
+  // diacritics ("cafe" finds "café", Arabic without harakat finds it with them), but does not
+  // stem ("бюджет" does not find "бюджета"). kInvalidArgument when k < 1.
   Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k) const;
 
   // The path the catalog was opened from.
@@ -297,11 +299,12 @@ class Catalog {
 inline constexpr size_t kMaxQueryTerms = 64;
 
 // Turns a user's text into an FTS5 MATCH expression that cannot be read as FTS5 syntax: the text
-// is split at whitespace and control characters; words with no ASCII letter or digit and no
-// non-ASCII byte (such as "(((" or "*") are dropped; each remaining word becomes an FTS5 string
-// (an embedded '"' doubled), which FTS5 treats as a phrase of the tokens inside it ("e-mail"
-// matches "e mail"); duplicates are dropped (ASCII case-insensitively), at most kMaxQueryTerms
-// are kept, and they are joined with OR. Returns "" when the text holds no word.
-std::string FtsMatchExpression(std::string_view user_query);
+// is split into words by the same ICU word segmentation that indexes chunks, so "東京都の天気"
+// gives several words and "e-mail" gives "e" and "mail"; spaces, punctuation, symbols and emoji
+// (such as "(((" or "*") are dropped; each word becomes an FTS5 string (an embedded '"' doubled);
+// repeats are dropped (compared case- and diacritic-folded, the first spelling kept), at most
+// kMaxQueryTerms are kept, and they are joined with OR. "" when the text holds no word.
+// kInternal only if ICU itself fails.
+Result<std::string> FtsMatchExpression(std::string_view user_query);
 
 }  // namespace cloister::storage

@@ -9,6 +9,8 @@
 //   1  collections (with the row 'default'), documents, chunks, embeddings, jobs
 //   2  chunks_fts: an FTS5 index over chunks.text kept in sync by triggers
 //   3  documents.job_id (the job that wrote the row) and documents.name; jobs indexed by path
+//   4  chunks_fts re-made with the ICU tokenizer "cloister_icu" (words in every language,
+//      Chinese, Japanese and Thai included) and re-indexed
 #pragma once
 
 #include "cloister/core/status.h"
@@ -17,7 +19,7 @@
 namespace cloister::storage {
 
 // The newest schema this build knows.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // The database's schema version: 0 for a new, empty database.
 Result<int> SchemaVersion(const Database& db);
@@ -28,7 +30,7 @@ Result<int> SchemaVersion(const Database& db);
 // Errors:
 //   kInvalidArgument     target_version is outside 1..kSchemaVersion.
 //   kFailedPrecondition  the database is newer than kSchemaVersion ("database <path> has schema
-//                        version 7 but this Cloister supports up to 3; ..."), newer than
+//                        version 7 but this Cloister supports up to 4; ..."), newer than
 //                        target_version (migrations only go forward), holds tables but no
 //                        schema version (not a Cloister catalog), or is read-only and needs an
 //                        upgrade.

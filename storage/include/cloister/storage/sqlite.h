@@ -137,7 +137,9 @@ class Statement {
 class Database {
  public:
   // Opens (creating unless read_only) the database at `path`, creating its parent directory,
-  // then applies `options`. ":memory:" opens a private in-memory database.
+  // then applies `options`. ":memory:" opens a private in-memory database. Every connection,
+  // read-only ones included, has the FTS5 tokenizer "cloister_icu" that chunks_fts uses (ICU
+  // word segmentation with case and diacritic folding), so any FTS5 table may name it.
   // Errors, each naming the path: kInvalidArgument for an empty path or a negative timeout;
   // kNotFound for a missing file with read_only; kFailedPrecondition when the directory or file
   // cannot be created or opened; kDataLoss when the file is not a SQLite database (or is
