@@ -31,5 +31,8 @@ run: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+bench: build
+	$(BUILD_DIR)/bin/bench_ingest
+
 clean:
 	rm -rf $(BUILD_DIR)

@@ -1,6 +1,7 @@
 // The cloister command: CLI commands and `serve` (DESIGN.md's CLI contract).
 // Exit status: 0 success, 1 user error (clear message), 2 internal error.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
+#include "cloister/ingest/sandbox.h"
 #include "cloister/web/json.h"
 #include "cloister/web/server.h"
 
@@ -200,6 +202,8 @@ int RunServe(const Args& args) {
   options.bind = args.config.bind;
   options.port = args.config.port;
   options.threads = args.config.http_threads;
+  Status watching = (*kb)->StartBackground();
+  if (!watching.ok()) return Fail(args, watching);
   web::Server server(**kb, options);
   Status started = server.Start();
   if (!started.ok()) return Fail(args, started, "choose another --port or stop the other service");
@@ -211,7 +215,89 @@ int RunServe(const Args& args) {
   sigwait(&stop_signals, &sig);
   cloister::log::Info("serve", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   server.Stop();
+  (*kb)->StopBackground();
   cloister::log::Info("serve", "stopped");
+  return kExitOk;
+}
+
+// One status line: a redrawn bar on a terminal, a plain line every few seconds otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter() : tty_(::isatty(2) == 1) {}
+
+  void Update(const app::IngestProgress& p) {
+    double rate = p.seconds > 0 ? p.files_done / p.seconds : 0;
+    double eta = rate > 0 ? (p.files_total - p.files_done) / rate : 0;
+    char line[256];
+    std::snprintf(line, sizeof line, "%lld/%lld files (%lld failed)  %lld pages  %lld chunks  %.1f files/s  ETA %d:%02d",
+                  static_cast<long long>(p.files_done), static_cast<long long>(p.files_total),
+                  static_cast<long long>(p.files_failed), static_cast<long long>(p.pages),
+                  static_cast<long long>(p.chunks), rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    if (tty_) {
+      int width = 24;
+      int filled = p.files_total > 0 ? static_cast<int>(width * p.files_done / p.files_total) : width;
+      std::fprintf(stderr, "\r[%s%s] %s\x1b[K", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), line);
+    } else if (p.seconds - last_ >= 5 || p.files_done == p.files_total) {
+      if (p.files_done == p.files_total && printed_final_) return;
+      printed_final_ = p.files_done == p.files_total;
+      last_ = p.seconds;
+      std::fprintf(stderr, "ingest: %s\n", line);
+    }
+    std::fflush(stderr);
+  }
+  void Finish() {
+    if (tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool tty_;
+  double last_ = -100;
+  bool printed_final_ = false;
+};
+
+int RunIngest(const Args& args) {
+  if (args.positional.empty()) {
+    return Fail(args, cloister::InvalidArgument("ingest needs at least one file or folder"),
+                "cloister ingest PATH...");
+  }
+  auto kb = app::KnowledgeBase::Open(args.config);
+  if (!kb.ok()) return Fail(args, kb.status());
+  std::vector<std::filesystem::path> paths(args.positional.begin(), args.positional.end());
+  ProgressPrinter printer;
+  auto report = (*kb)->Ingest(paths, [&](const app::IngestProgress& p) { printer.Update(p); });
+  printer.Finish();
+  if (!report.ok()) return Fail(args, report.status());
+  if (args.json) {
+    std::cout << web::IngestJson(*report) << "\n";
+    return kExitOk;
+  }
+  for (const auto& f : report->failed) std::cout << "failed: " << f.path << ": " << f.error << "\n";
+  std::cout << report->ingested.size() << " files ingested, " << report->failed.size()
+            << " failed; " << report->documents << " documents, " << report->chunks << " chunks\n";
+  return kExitOk;
+}
+
+int RunSearch(const Args& args) {
+  if (args.positional.empty()) {
+    return Fail(args, cloister::InvalidArgument("search needs a query"), "cloister search \"refund policy\"");
+  }
+  std::string query;
+  for (const auto& word : args.positional) query += (query.empty() ? "" : " ") + word;
+  auto kb = app::KnowledgeBase::Open(args.config);
+  if (!kb.ok()) return Fail(args, kb.status());
+  auto results = (*kb)->Search(query, args.k);
+  if (!results.ok()) return Fail(args, results.status());
+  if (args.json) {
+    std::cout << web::SearchJson(*results) << "\n";
+    return kExitOk;
+  }
+  if (results->results.empty()) std::cout << "no passage matches (" << results->mode << " search)\n";
+  int n = 0;
+  for (const auto& h : results->results) {
+    std::cout << ++n << ". " << h.title << (h.page ? " (page " + std::to_string(*h.page) + ")" : "")
+              << "  " << h.path << "\n   " << h.snippet << "\n";
+  }
   return kExitOk;
 }
 
@@ -223,6 +309,8 @@ int NotYetAvailable(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The sandboxed extraction worker (ingest/sandbox.h): not a user command.
+  if (argc == 2 && std::string(argv[1]) == "__extract") return cloister::ingest::RunExtractWorker();
   Args args;
   Status parsed = Parse(argc, argv, &args);
   if (!parsed.ok()) return Fail(args, parsed, "run 'cloister --help'");
@@ -240,7 +328,7 @@ int main(int argc, char** argv) {
   }
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"status", RunStatus}, {"models", RunModels},      {"serve", RunServe},
-      {"ingest", NotYetAvailable}, {"search", NotYetAvailable}, {"ask", NotYetAvailable}};
+      {"ingest", RunIngest}, {"search", RunSearch}, {"ask", NotYetAvailable}};
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) {
     return Fail(args, cloister::InvalidArgument("unknown command '" + args.command + "'"),

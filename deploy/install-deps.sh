@@ -15,7 +15,7 @@ packages=(
   libpoco-dev
   # ingest
   libpoppler-cpp-dev libicu-dev libgmime-3.0-dev libxml2-dev libarchive-dev
-  tesseract-ocr tesseract-ocr-eng libtesseract-dev libleptonica-dev
+  tesseract-ocr tesseract-ocr-eng
   # tests
   libgtest-dev libgmock-dev wamerican curl
   # benchmarks: pdftotext as the ingestion reference

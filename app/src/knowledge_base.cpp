@@ -1,14 +1,20 @@
 #include "cloister/app/knowledge_base.h"
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
+#include <system_error>
 
 #include "cloister/core/files.h"
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
 #include "cloister/index/vector_index.h"
 #include "cloister/storage/catalog.h"
+#include "pipeline.h"
+#include "watcher.h"
 
 namespace cloister::app {
+namespace fs = std::filesystem;
 namespace {
 
 // The first model of each kind (by file name) is the one in use.
@@ -19,11 +25,44 @@ std::optional<ModelEntry> FirstOfKind(const std::vector<ModelEntry>& models, con
   return std::nullopt;
 }
 
+bool Hidden(const fs::path& p) {
+  std::string name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+// Files under the given paths, absolute, in a stable order. kNotFound names a missing path.
+Result<std::vector<fs::path>> ExpandPaths(const std::vector<fs::path>& paths) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& given : paths) {
+    if (!fs::exists(given, ec)) return NotFound("no such file or folder: " + given.string());
+    fs::path p = fs::canonical(given, ec);
+    if (!fs::is_directory(p, ec)) {
+      files.push_back(p);
+      continue;
+    }
+    for (fs::recursive_directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
+      if (Hidden(it->path())) {
+        if (it->is_directory(ec)) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_regular_file(ec)) files.push_back(it->path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+IngestedFile ToIngested(const JobOutcome& o) {
+  return {o.path, o.ok, o.error, o.note, o.documents, o.chunks, o.pages, o.document_ids};
+}
+
 class KnowledgeBaseImpl final : public KnowledgeBase {
  public:
-  KnowledgeBaseImpl(Config config, storage::Catalog catalog,
-                    std::unique_ptr<index::VectorIndex> vectors)
+  KnowledgeBaseImpl(Config config, storage::Catalog catalog, std::unique_ptr<index::VectorIndex> vectors)
       : config_(std::move(config)), catalog_(std::move(catalog)), vectors_(std::move(vectors)) {}
+  ~KnowledgeBaseImpl() override { StopBackground(); }
 
   const Config& config() const override { return config_; }
 
@@ -31,19 +70,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     StatusReport r;
     r.version = std::string(Version());
     r.data_dir = config_.data_dir;
-    {
-      std::lock_guard lock(mu_);
-      CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog_.Stats());
-      for (const auto& [status, n] : stats.documents) {
-        r.documents_by_status[std::string(storage::DocumentStatusName(status))] = n;
-        r.documents += n;
-      }
-      for (const auto& [state, n] : stats.jobs) {
-        r.jobs_by_state[std::string(storage::JobStateName(state))] = n;
-      }
-      r.chunks = stats.chunks;
-      r.embeddings = stats.embeddings;
-    }
+    CLOISTER_RETURN_IF_ERROR(FillCatalogFigures(&r));
     std::vector<ModelEntry> models = ListModels(config_.models_dir, /*try_load=*/false);
     r.embedding_model = FirstOfKind(models, "embedding");
     r.chat_model = FirstOfKind(models, "chat");
@@ -54,11 +81,134 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return r;
   }
 
+  Result<IngestReport> Ingest(const std::vector<fs::path>& paths,
+                              const std::function<void(const IngestProgress&)>& progress) override {
+    auto start = std::chrono::steady_clock::now();
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<fs::path> files, ExpandPaths(paths));
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, EnqueueAll(files));
+    CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
+    PipelineCounters before = pipeline_->counters();
+    pipeline_->Notify();
+    auto tick = [&] {
+      if (!progress) return;
+      PipelineCounters now = pipeline_->counters();
+      IngestProgress p;
+      p.files_total = static_cast<int64_t>(ids.size());
+      p.files_done = (now.files_done - before.files_done) + (now.files_failed - before.files_failed);
+      p.files_failed = now.files_failed - before.files_failed;
+      p.pages = now.pages - before.pages;
+      p.chunks = now.chunks - before.chunks;
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      progress(p);
+    };
+    std::vector<JobOutcome> outcomes = pipeline_->WaitFor(ids, tick);
+    tick();
+    IngestReport report;
+    for (const auto& o : outcomes) {
+      report.documents += o.documents;
+      report.chunks += o.chunks;
+      report.pages += o.pages;
+      (o.ok ? report.ingested : report.failed).push_back(ToIngested(o));
+    }
+    return report;
+  }
+
+  Result<SearchResults> Search(const std::string& query, int k) override {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::LexicalHit> hits, catalog_.SearchLexical(query, k));
+    SearchResults out;
+    out.mode = "lexical";
+    for (auto& h : hits) {
+      SearchHit hit;
+      hit.chunk_id = h.chunk_id;
+      hit.document_id = h.document_id;
+      hit.path = std::move(h.path);
+      hit.title = std::move(h.title);
+      hit.page = h.page;
+      hit.text = std::move(h.text);
+      hit.snippet = std::move(h.snippet);
+      hit.score = h.score;
+      if (auto doc = catalog_.GetDocument(h.document_id); doc.ok()) {
+        hit.type = doc->type;
+        hit.name = doc->name;
+        hit.parent_id = doc->parent_id;
+      }
+      out.results.push_back(std::move(hit));
+    }
+    return out;
+  }
+
+  cloister::Status StartBackground() override {
+    CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
+    watcher_ = std::make_unique<InboxWatcher>(config_.inbox_dir, config_.catalog_path(),
+                                              config_.ingest.settle_ms, [this] { pipeline_->Notify(); });
+    return watcher_->Start();
+  }
+
+  void StopBackground() override {
+    if (watcher_) watcher_->Stop();
+    if (pipeline_) pipeline_->Stop();
+    watcher_.reset();
+    pipeline_.reset();
+  }
+
  private:
+  cloister::Status FillCatalogFigures(StatusReport* r) {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog_.Stats());
+    for (const auto& [status, n] : stats.documents) {
+      r->documents_by_status[std::string(storage::DocumentStatusName(status))] = n;
+      r->documents += n;
+    }
+    for (const auto& [state, n] : stats.jobs) r->jobs_by_state[std::string(storage::JobStateName(state))] = n;
+    r->chunks = stats.chunks;
+    r->embeddings = stats.embeddings;
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Job> failed, catalog_.ListJobs(storage::JobState::kFailed));
+    std::sort(failed.begin(), failed.end(), [](const auto& a, const auto& b) {
+      return a.updated_at != b.updated_at ? a.updated_at > b.updated_at : a.id > b.id;
+    });
+    for (size_t i = 0; i < failed.size() && i < 20; ++i) {
+      r->recent_failures.push_back({failed[i].path, failed[i].error});
+    }
+    return cloister::Status::Ok();
+  }
+
+  Result<std::vector<int64_t>> EnqueueAll(const std::vector<fs::path>& files) {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(int64_t collection, catalog_.EnsureCollection(storage::kDefaultCollection, ""));
+    std::vector<int64_t> ids;
+    for (const auto& f : files) {
+      CLOISTER_ASSIGN_OR_RETURN(auto unfinished, catalog_.FindUnfinishedJob(f.string()));
+      if (unfinished) {
+        ids.push_back(unfinished->id);
+        continue;
+      }
+      CLOISTER_ASSIGN_OR_RETURN(int64_t id, catalog_.EnqueueJob(f.string(), collection));
+      ids.push_back(id);
+    }
+    return ids;
+  }
+
+  // Jobs a killed process left half-done go back to the queue before workers start; their
+  // invisible documents are discarded when each job runs again.
+  cloister::Status EnsurePipeline() {
+    std::lock_guard lock(mu_);
+    if (pipeline_) return cloister::Status::Ok();
+    CLOISTER_ASSIGN_OR_RETURN(int resumed, catalog_.ResetUnfinishedJobs());
+    if (resumed > 0) log::Info("ingest", "resuming interrupted jobs", {{"jobs", std::to_string(resumed)}});
+    auto pipeline = std::make_unique<Pipeline>(MakeRunnerContext(config_), config_.catalog_path(),
+                                               config_.ingest.workers);
+    CLOISTER_RETURN_IF_ERROR(pipeline->Start());
+    pipeline_ = std::move(pipeline);
+    return cloister::Status::Ok();
+  }
+
   Config config_;
-  std::mutex mu_;  // the catalog serves one thread at a time
+  std::mutex mu_;  // the catalog connection serves one thread at a time
   storage::Catalog catalog_;
   std::unique_ptr<index::VectorIndex> vectors_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<InboxWatcher> watcher_;
 };
 
 }  // namespace

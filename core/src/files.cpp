@@ -30,6 +30,15 @@ Result<std::string> ReadFile(const fs::path& path, size_t max_bytes) {
   return data;
 }
 
+Result<std::string> ReadFileHead(const fs::path& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open " + path.string());
+  std::string head(n, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(n));
+  head.resize(static_cast<size_t>(in.gcount()));
+  return head;
+}
+
 Status WriteFileAtomic(const fs::path& path, std::string_view data) {
   fs::path tmp = path;
   tmp += ".tmp." + std::to_string(::getpid());

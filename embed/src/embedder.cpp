@@ -1,6 +1,7 @@
 #include "cloister/embed/embedder.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <mutex>
@@ -30,11 +31,22 @@ void Normalize(std::vector<float>& v) {
   for (float& x : v) x *= inv;
 }
 
+std::string MetaString(const llama_model* model, const char* key) {
+  char buf[512];
+  int32_t n = llama_model_meta_val_str(model, key, buf, sizeof buf);
+  return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(std::min<int32_t>(n, sizeof buf - 1)));
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 class LlamaEmbedder final : public Embedder {
  public:
   LlamaEmbedder(ModelPtr model, ContextPtr ctx, std::string id, uint32_t max_tokens,
-                uint32_t max_seqs)
-      : model_(std::move(model)), ctx_(std::move(ctx)), id_(std::move(id)),
+                uint32_t max_seqs, Prefixes prefixes)
+      : model_(std::move(model)), ctx_(std::move(ctx)), id_(std::move(id)), prefixes_(std::move(prefixes)),
         vocab_(llama_model_get_vocab(model_.get())), dim_(llama_model_n_embd(model_.get())),
         max_tokens_(max_tokens), max_seqs_(max_seqs),
         batch_(llama_batch_init(static_cast<int32_t>(max_tokens), 0, static_cast<int32_t>(max_seqs))) {}
@@ -47,12 +59,16 @@ class LlamaEmbedder final : public Embedder {
     return stats_;
   }
 
-  Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts) override {
+  const Prefixes& prefixes() const override { return prefixes_; }
+
+  Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts,
+                                                Role role) override {
     std::lock_guard lock(mu_);
     auto start = std::chrono::steady_clock::now();
+    const std::string& prefix = role == Role::kQuery ? prefixes_.query : prefixes_.document;
     std::vector<std::vector<float>> out(texts.size());
     std::vector<std::vector<llama_token>> tokens(texts.size());
-    for (size_t i = 0; i < texts.size(); ++i) tokens[i] = Tokenize(texts[i]);
+    for (size_t i = 0; i < texts.size(); ++i) tokens[i] = Tokenize(prefix.empty() ? texts[i] : prefix + texts[i]);
 
     // Pack whole sequences into one physical batch: a BERT input must sit in a single ubatch.
     size_t next = 0;
@@ -125,6 +141,7 @@ class LlamaEmbedder final : public Embedder {
   ModelPtr model_;
   ContextPtr ctx_;
   std::string id_;
+  Prefixes prefixes_;
   const llama_vocab* vocab_;
   int dim_;
   uint32_t max_tokens_;
@@ -151,6 +168,20 @@ ContextPtr MakeContext(llama_model* model, uint32_t n_tokens, uint32_t n_seqs, i
 
 }  // namespace
 
+Prefixes PrefixesFor(const std::string& model_name, const std::string& architecture) {
+  std::string name = Lower(model_name), arch = Lower(architecture);
+  auto has = [&](const char* w) { return name.find(w) != std::string::npos; };
+  if (arch.rfind("nomic-bert", 0) == 0 || has("nomic")) return {"search_query: ", "search_document: "};
+  if (has("e5")) return {"query: ", "passage: "};
+  if (has("bge") && !has("bge-m3")) {
+    return {"Represent this sentence for searching relevant passages: ", ""};
+  }
+  if (has("qwen3") && has("embed")) {
+    return {"Instruct: Given a question, retrieve passages that answer it\nQuery: ", ""};
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Embedder>> Embedder::Open(const std::filesystem::path& path,
                                                  const EmbedderOptions& options) {
   std::error_code ec;
@@ -171,8 +202,13 @@ Result<std::unique_ptr<Embedder>> Embedder::Open(const std::filesystem::path& pa
     ctx = MakeContext(model.get(), n_tokens, n_seqs, threads, LLAMA_POOLING_TYPE_MEAN);
   }
   if (!ctx) return FailedPrecondition("llama.cpp could not create an embedding context for " + path.string());
+  Prefixes prefixes = PrefixesFor(MetaString(model.get(), "general.name"),
+                                  MetaString(model.get(), "general.architecture"));
+  if (options.query_prefix) prefixes.query = *options.query_prefix;
+  if (options.document_prefix) prefixes.document = *options.document_prefix;
   return std::unique_ptr<Embedder>(new LlamaEmbedder(std::move(model), std::move(ctx),
-                                                     path.filename().string(), n_tokens, n_seqs));
+                                                     path.filename().string(), n_tokens, n_seqs,
+                                                     std::move(prefixes)));
 }
 
 }  // namespace cloister::embed

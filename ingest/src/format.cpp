@@ -19,9 +19,10 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 // RFC 5322 header names that open a message (case-insensitive, at the start of a line).
 bool LooksLikeMail(std::string_view head) {
-  static constexpr std::array<std::string_view, 8> kHeaders = {
-      "received:", "return-path:", "from:", "message-id:", "mime-version:",
-      "delivered-to:", "subject:", "x-"};
+  static constexpr std::array<std::string_view, 17> kHeaders = {
+      "received:", "return-path:", "from:", "message-id:", "mime-version:", "delivered-to:",
+      "subject:", "to:", "cc:", "date:", "reply-to:", "sender:", "in-reply-to:", "references:",
+      "content-type:", "content-transfer-encoding:", "x-"};
   std::string lower = Lower(std::string(head.substr(0, 2048)));
   int hits = 0;
   size_t line = 0;
@@ -112,6 +113,7 @@ std::string Utf16Ascii(std::string_view head, bool le) {
 }
 
 Format DetectFormat(const std::filesystem::path& path, std::string_view head) {
+  if (StartsWith(head, "\xef\xbb\xbf")) head.remove_prefix(3);  // a UTF-8 byte-order mark
   // PDF readers accept the header anywhere in the first KiB.
   if (head.substr(0, 1024).find("%PDF-") != std::string_view::npos) return Format::kPdf;
   if (StartsWith(head, "PK\x03\x04")) return DetectZip(head);

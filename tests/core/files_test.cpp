@@ -25,6 +25,14 @@ TEST(ReadFileTest, FileOverTheLimitIsInvalidArgument) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(ReadFileHeadTest, ReadsAtMostNBytesAndAllOfAShortFile) {
+  fixtures::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir / "f", "abcdef").ok());
+  EXPECT_EQ(*ReadFileHead(dir / "f", 3), "abc");
+  EXPECT_EQ(*ReadFileHead(dir / "f", 100), "abcdef");
+  EXPECT_EQ(ReadFileHead(dir / "none", 3).status().code(), StatusCode::kNotFound);
+}
+
 TEST(WriteFileAtomicTest, WritesBytesExactlyIncludingZeros) {
   fixtures::TempDir dir;
   std::string data("a\0b\xff", 4);

@@ -75,6 +75,33 @@ TEST(EmbedderTest, OverLongInputIsTruncatedNotRefused) {
   EXPECT_EQ(embedder->stats().texts, 2u);
 }
 
+TEST(PrefixesForTest, EachFamilyGetsTheInstructionsItWasTrainedWith) {
+  EXPECT_EQ(PrefixesFor("multilingual-e5-small", "bert").query, "query: ");
+  EXPECT_EQ(PrefixesFor("multilingual-e5-small", "bert").document, "passage: ");
+  EXPECT_EQ(PrefixesFor("nomic-embed-text-v1.5", "nomic-bert").document, "search_document: ");
+  EXPECT_EQ(PrefixesFor("bge-small-en-v1.5", "bert").document, "");
+  EXPECT_NE(PrefixesFor("bge-small-en-v1.5", "bert").query.find("Represent"), std::string::npos);
+  EXPECT_NE(PrefixesFor("Qwen3-Embedding-0.6B", "qwen3").query.find("Query: "), std::string::npos);
+  EXPECT_TRUE(PrefixesFor("all-MiniLM-L6-v2", "bert").query.empty());
+}
+
+TEST(EmbedderTest, QueriesAndDocumentsDifferByThePrefixAndOverridesApply) {
+  auto embedder = OpenTiny({.threads = 0, .max_tokens = 512, .max_sequences = 4,
+                            .query_prefix = "query: ", .document_prefix = "passage: "});
+  ASSERT_NE(embedder, nullptr);
+  EXPECT_EQ(embedder->prefixes().query, "query: ");
+  auto q = embedder->Embed({"refund policy"}, Role::kQuery);
+  auto d = embedder->Embed({"refund policy"}, Role::kDocument);
+  auto same = embedder->Embed({"query: refund policy"}, Role::kDocument);
+  ASSERT_TRUE(q.ok() && d.ok() && same.ok());
+  EXPECT_NE(q->front(), d->front());
+  EXPECT_NE(same->front(), q->front()) << "the document prefix must be applied too";
+  auto plain = OpenTiny({.threads = 0, .max_tokens = 512, .max_sequences = 4,
+                         .query_prefix = "", .document_prefix = ""});
+  auto raw = plain->Embed({"query: refund policy"}, Role::kDocument);
+  EXPECT_EQ(raw->front(), q->front());
+}
+
 TEST(EmbedderTest, MissingModelIsNotFound) {
   EXPECT_EQ(Embedder::Open("/nonexistent.gguf", {}).status().code(), StatusCode::kNotFound);
 }

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "cloister/core/files.h"
-#include "fixtures/fixtures.h"
+#include "ingest_test_util.h"
 
 namespace cloister::ingest {
 namespace {
@@ -48,7 +48,7 @@ TEST(DetectFormatTest, ZipContainersAreSplitIntoDocxOdtAndPlainZip) {
 
 TEST(DetectFormatTest, EveryCorpusPdfWithAValidHeaderIsAPdf) {
   int pdfs = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(fixtures::SharedDir() / "corpus" / "pdfs")) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(testing_util::Corpus() / "pdfs")) {
     if (e.path().extension() != ".pdf") continue;
     auto head = ReadFile(e.path());
     ASSERT_TRUE(head.ok());
@@ -61,7 +61,7 @@ TEST(DetectFormatTest, EveryCorpusPdfWithAValidHeaderIsAPdf) {
 
 TEST(DetectFormatTest, CorpusEmlFilesAreMail) {
   int mails = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(fixtures::SharedDir() / "corpus" / "mail")) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(testing_util::Corpus() / "mail")) {
     if (e.path().extension() != ".eml") continue;
     Format f = Detect(e.path());
     EXPECT_TRUE(f == Format::kEmail || f == Format::kMbox) << e.path() << " " << FormatName(f);

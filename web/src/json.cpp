@@ -60,6 +60,14 @@ std::string StatusJson(const app::StatusReport& s) {
   o->set("failures", static_cast<Poco::Int64>(s.documents_by_status.count("failed")
                                                    ? s.documents_by_status.at("failed") : 0));
   o->set("queue", CountsObject(s.jobs_by_state));
+  Poco::JSON::Array::Ptr failures = new Poco::JSON::Array;
+  for (const auto& f : s.recent_failures) {
+    auto e = NewObject();
+    e->set("path", f.path);
+    e->set("error", f.error);
+    failures->add(e);
+  }
+  o->set("recent_failures", failures);
   auto models = NewObject();
   models->set("embedding", s.embedding_model ? Poco::Dynamic::Var(ModelObject(*s.embedding_model))
                                              : Poco::Dynamic::Var());
@@ -80,6 +88,63 @@ std::string ModelsJson(const std::vector<app::ModelEntry>& models) {
   for (const auto& m : models) list->add(ModelObject(m));
   auto o = NewObject();
   o->set("models", list);
+  return Stringify(o);
+}
+
+std::string IngestJson(const app::IngestReport& report) {
+  auto files = [](const std::vector<app::IngestedFile>& list, bool failed) {
+    Poco::JSON::Array::Ptr arr = new Poco::JSON::Array;
+    for (const auto& f : list) {
+      auto o = NewObject();
+      o->set("path", f.path);
+      if (failed) {
+        o->set("error", f.error);
+        o->set("reason", f.error.substr(0, f.error.find(':')));
+      } else {
+        Poco::JSON::Array::Ptr ids = new Poco::JSON::Array;
+        for (int64_t id : f.document_ids) ids->add(static_cast<Poco::Int64>(id));
+        o->set("document_ids", ids);
+        o->set("documents", static_cast<Poco::Int64>(f.documents));
+        o->set("chunks", static_cast<Poco::Int64>(f.chunks));
+        o->set("pages", static_cast<Poco::Int64>(f.pages));
+        if (!f.note.empty()) o->set("note", f.note);
+      }
+      arr->add(o);
+    }
+    return arr;
+  };
+  auto o = NewObject();
+  o->set("documents", static_cast<Poco::Int64>(report.documents));
+  o->set("chunks", static_cast<Poco::Int64>(report.chunks));
+  o->set("pages", static_cast<Poco::Int64>(report.pages));
+  o->set("ingested", files(report.ingested, false));
+  o->set("failed", files(report.failed, true));
+  return Stringify(o);
+}
+
+std::string SearchJson(const app::SearchResults& results) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& h : results.results) {
+    auto doc = NewObject();
+    doc->set("id", static_cast<Poco::Int64>(h.document_id));
+    doc->set("path", h.path);
+    doc->set("title", h.title);
+    doc->set("type", h.type);
+    if (!h.name.empty()) doc->set("name", h.name);
+    doc->set("parent_id", h.parent_id ? Poco::Dynamic::Var(static_cast<Poco::Int64>(*h.parent_id))
+                                      : Poco::Dynamic::Var());
+    auto o = NewObject();
+    o->set("chunk_id", static_cast<Poco::Int64>(h.chunk_id));
+    o->set("document", doc);
+    o->set("page", h.page ? Poco::Dynamic::Var(*h.page) : Poco::Dynamic::Var());
+    o->set("text", h.text);
+    o->set("snippet", h.snippet);
+    o->set("score", h.score);
+    list->add(o);
+  }
+  auto o = NewObject();
+  o->set("mode", results.mode);
+  o->set("results", list);
   return Stringify(o);
 }
 

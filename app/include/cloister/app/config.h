@@ -1,12 +1,31 @@
-// Cloister's run-time configuration: where data, models and the inbox live, and the service's
-// address. Only app/ reads configuration (STYLE.md); every module gets its own Options from here.
+// Cloister's run-time configuration: where data, models and the inbox live, the service's
+// address, and the ingestion limits. Only app/ reads configuration (STYLE.md); every module gets
+// its own Options from here.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace cloister::app {
+
+struct IngestConfig {
+  int workers = 2;                        // files extracted at once
+  int timeout_seconds = 300;              // per file, in the sandboxed worker
+  uint64_t memory_mb = 2048;              // address-space limit of the worker
+  uint64_t max_file_bytes = 512ull << 20; // larger files fail as "too large"
+  int max_pages = 5000;                   // PDF pages read per file
+  bool ocr = true;                        // OCR PDF pages without a text layer
+  std::string ocr_languages = "eng";      // tesseract languages, e.g. "eng+deu"
+  std::vector<std::string> pdf_passwords; // tried on encrypted PDFs
+  int max_depth = 5;                      // attachment / nested message depth
+  int chunk_tokens = 300;                 // chunk budget
+  double chunk_overlap = 0.15;            // fraction of the budget repeated
+  int settle_ms = 2000;                   // watcher: a file must be unchanged this long
+  // The program re-executed to extract in isolation, with `__extract`. Empty: this program.
+  std::filesystem::path worker_binary;
+};
 
 struct Config {
   std::filesystem::path data_dir = "data";      // SQLite catalog, FAISS index, originals
@@ -15,9 +34,11 @@ struct Config {
   std::string bind = "127.0.0.1";               // serve: listen address
   uint16_t port = 8080;                         // serve: listen port (0: any free port)
   int http_threads = 16;                        // serve: request worker threads
+  IngestConfig ingest;
 
   std::filesystem::path catalog_path() const { return data_dir / "cloister.db"; }
   std::filesystem::path index_path() const { return data_dir / "vectors.faiss"; }
+  std::filesystem::path originals_dir() const { return data_dir / "originals"; }
 };
 
 }  // namespace cloister::app

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,60 @@ struct StatusReport {
   std::string answer_mode;     // "generated" with a chat model, else "extractive"
   std::string index_kind;      // "none" until vectors exist
   int64_t index_size = 0;
+  struct Failure {
+    std::string path;
+    std::string error;  // "<reason>: <message>", reason one of encrypted, corrupt, unsupported,
+                        // too large, timeout, out of memory, crashed, missing, error
+  };
+  std::vector<Failure> recent_failures;  // newest first, at most 20
+};
+
+struct SearchHit {
+  int64_t chunk_id = 0;
+  int64_t document_id = 0;
+  std::string path;
+  std::string title;
+  std::string type;                    // "pdf", "email", ...
+  std::string name;                    // attachment or message name, when it has one
+  std::optional<int64_t> parent_id;    // the message an attachment came from
+  std::optional<int> page;             // first page of the passage
+  std::string text;                    // the passage
+  std::string snippet;                 // matched terms between « and »
+  double score = 0;                    // higher is better, comparable within one query
+};
+
+struct SearchResults {
+  std::string mode;  // "lexical" (BM25) or "hybrid"
+  std::vector<SearchHit> results;
+};
+
+// One file given to Ingest.
+struct IngestedFile {
+  std::string path;
+  bool ok = false;
+  std::string error;  // when !ok: "<reason>: <message>"
+  std::string note;   // "unchanged", "duplicate of ...", "renamed from ..."
+  int64_t documents = 0;  // documents stored from it (mail messages and attachments count)
+  int64_t chunks = 0;
+  int64_t pages = 0;
+  std::vector<int64_t> document_ids;
+};
+
+struct IngestReport {
+  int64_t documents = 0;
+  int64_t chunks = 0;
+  int64_t pages = 0;
+  std::vector<IngestedFile> ingested;
+  std::vector<IngestedFile> failed;
+};
+
+struct IngestProgress {
+  int64_t files_total = 0;
+  int64_t files_done = 0;    // ingested or failed
+  int64_t files_failed = 0;
+  int64_t pages = 0;
+  int64_t chunks = 0;
+  double seconds = 0;        // since the call started
 };
 
 class KnowledgeBase {
@@ -61,6 +116,23 @@ class KnowledgeBase {
 
   virtual const Config& config() const = 0;
   virtual Result<StatusReport> Status() = 0;
+
+  // Ingests files and folders (recursively; Maildir message files are mail) and waits until
+  // each is ingested or failed. A file failing is an outcome, not an error: the result is an
+  // error only when the catalog cannot be used, or kNotFound when a given path does not exist.
+  // `progress` is called a few times a second from this thread.
+  virtual Result<IngestReport> Ingest(const std::vector<std::filesystem::path>& paths,
+                                      const std::function<void(const IngestProgress&)>& progress) = 0;
+
+  // The k passages that best match `query`, best first. The query is text, never syntax: any
+  // string is accepted (an empty one finds nothing). kInvalidArgument when k < 1.
+  virtual Result<SearchResults> Search(const std::string& query, int k) = 0;
+
+  // serve: resumes interrupted jobs, starts the ingestion workers and the inbox watcher.
+  // kFailedPrecondition when the inbox cannot be watched.
+  virtual cloister::Status StartBackground() = 0;
+  // Stops the watcher, lets running jobs finish, stops the workers.
+  virtual void StopBackground() = 0;
 };
 
 // Lists the models in `models_dir` (no catalog needed). With `try_load`, each is loaded through

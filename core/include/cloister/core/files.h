@@ -14,6 +14,9 @@ namespace cloister {
 Result<std::string> ReadFile(const std::filesystem::path& path,
                              size_t max_bytes = static_cast<size_t>(1) << 30);
 
+// Reads at most the first `n` bytes of a file (all of it when shorter). kNotFound if missing.
+Result<std::string> ReadFileHead(const std::filesystem::path& path, size_t n);
+
 // Writes `data` to a temporary file beside `path`, fsyncs it and renames it over `path`, so a
 // reader (or a crash) sees either the old file or the new one, never a mix.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data);

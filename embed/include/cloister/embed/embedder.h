@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,11 +21,27 @@
 
 namespace cloister::embed {
 
+// What a text is: retrieval models embed questions and passages differently.
+enum class Role { kQuery, kDocument };
+
+// The prefixes a model family was trained with ("query: " / "passage: " for e5,
+// "search_query: " / "search_document: " for nomic, an instruction before bge and Qwen3
+// queries). Detected from the model's name and architecture unless set in EmbedderOptions.
+struct Prefixes {
+  std::string query;
+  std::string document;
+};
+// Prefixes for a model, from its general.name and general.architecture.
+Prefixes PrefixesFor(const std::string& model_name, const std::string& architecture);
+
 struct EmbedderOptions {
   int threads = 0;             // 0: every core (CLOISTER_THREADS overrides)
   uint32_t max_tokens = 512;   // longest input kept; longer input is truncated with a warning.
                                // Capped at the model's trained context.
   uint32_t max_sequences = 16; // texts packed into one decode
+  // Overrides the detected prefixes when set (config embed.query_prefix / embed.document_prefix).
+  std::optional<std::string> query_prefix;
+  std::optional<std::string> document_prefix;
 };
 
 struct EmbedStats {
@@ -46,9 +63,11 @@ class Embedder {
   // "<file name>", used to key stored vectors to the model that made them.
   virtual const std::string& model_id() const = 0;
 
-  // One unit-length vector per text, in order. Empty texts embed as the empty sequence's vector.
-  // kInternal if llama.cpp fails to decode.
-  virtual Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts) = 0;
+  // One unit-length vector per text, in order, each text behind its role's prefix. Empty texts
+  // embed as the empty sequence's vector. kInternal if llama.cpp fails to decode.
+  virtual Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts,
+                                                        Role role = Role::kDocument) = 0;
+  virtual const Prefixes& prefixes() const = 0;
 
   // Totals since Open, for tokens/s reporting.
   virtual EmbedStats stats() const = 0;

@@ -13,6 +13,11 @@ namespace cloister::web {
 std::string StatusJson(const app::StatusReport& status);
 std::string ModelsJson(const std::vector<app::ModelEntry>& models);
 std::string HealthJson();
+// DESIGN.md's search contract: {"mode", "results": [{"chunk_id", "document": {...}, "page",
+// "text", "score", "snippet"}]}
+std::string SearchJson(const app::SearchResults& results);
+// {"documents": N, "chunks": N, "pages": N, "ingested": [...], "failed": [{"path", "error"}]}
+std::string IngestJson(const app::IngestReport& report);
 // {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to
 // details when not empty.
 std::string ErrorJson(const Status& status, const std::string& hint = "");
