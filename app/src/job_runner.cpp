@@ -227,7 +227,8 @@ RunnerContext MakeRunnerContext(const Config& config) {
   return ctx;
 }
 
-Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, const RunnerContext& ctx) {
+Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, const RunnerContext& ctx,
+                          ingest::ExtractionWorker& extractor) {
   JobOutcome out;
   out.job_id = job.id;
   out.path = job.path;
@@ -247,8 +248,7 @@ Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, co
   uint64_t size = fs::file_size(job.path, ec);
   bool first = true;
   Counts counts;
-  Status extracted = ingest::ExtractIsolated(job.path, ctx.extract, ctx.sandbox,
-                                             [&](ingest::ParsedDocument doc) -> Status {
+  Status extracted = extractor.Extract(job.path, ctx.extract, [&](ingest::ParsedDocument doc) -> Status {
     if (first) {
       first = false;
       CLOISTER_RETURN_IF_ERROR(catalog.SetJobState(job.id, JobState::kChunking));

@@ -60,9 +60,11 @@ struct JobOutcome {
   std::vector<int64_t> document_ids;  // top-level documents of the file
 };
 
-// Runs `job` (already claimed: state extracting) to done or failed, recording the outcome in
-// the catalog. Returns the outcome; a non-ok Status only for catalog failures (the job is then
-// left unfinished and will be retried).
-Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, const RunnerContext& ctx);
+// Runs `job` (already claimed: state extracting) to done or failed, extracting with `extractor`
+// (the calling thread's sandboxed worker), recording the outcome in the catalog. Returns the
+// outcome; a non-ok Status only for catalog failures (the job is then left unfinished and will
+// be retried).
+Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, const RunnerContext& ctx,
+                          ingest::ExtractionWorker& extractor);
 
 }  // namespace cloister::app

@@ -37,6 +37,7 @@ void Pipeline::Stop() {
 void Pipeline::Notify() { wake_.notify_all(); }
 
 void Pipeline::WorkerLoop(storage::Catalog catalog) {
+  ingest::ExtractionWorker extractor(ctx_.sandbox);
   while (true) {
     {
       std::lock_guard lock(mu_);
@@ -55,7 +56,7 @@ void Pipeline::WorkerLoop(storage::Catalog catalog) {
       ++counters_.busy_workers;
     }
     const storage::Job& claimed = **job;
-    auto outcome = RunJob(catalog, claimed, ctx_);
+    auto outcome = RunJob(catalog, claimed, ctx_, extractor);
     if (!outcome.ok()) {
       // The catalog itself failed (busy past the timeout, disk full): the job goes back to the
       // queue unless it keeps failing.

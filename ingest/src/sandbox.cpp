@@ -27,6 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr char kDocumentFrame = 'D';
 constexpr char kStatusFrame = 'S';
+constexpr char kRequestFrame = 'R';
 constexpr uint64_t kMaxFrame = 1ull << 31;
 constexpr size_t kStderrKept = 4096;
 
@@ -212,10 +213,6 @@ Status Explain(int wait_status, const std::string& stderr_tail, const SandboxOpt
              stderr_tail.find("memory") != std::string::npos;
   if (WIFSIGNALED(wait_status)) {
     int sig = WTERMSIG(wait_status);
-    if (sig == SIGXCPU) {
-      return FailedPrecondition("timed out: used its CPU limit of " +
-                                std::to_string(sandbox.timeout_seconds) + " s (ingest.timeout_seconds)");
-    }
     if (oom) {
       return FailedPrecondition("ran out of memory (limit " + std::to_string(sandbox.memory_bytes >> 20) +
                                 " MiB, ingest.memory_mb)");
@@ -233,67 +230,148 @@ Status Explain(int wait_status, const std::string& stderr_tail, const SandboxOpt
 
 }  // namespace
 
-Status ExtractIsolated(const std::filesystem::path& path, const ExtractOptions& options,
-                       const SandboxOptions& sandbox, const Emit& emit) {
-  CLOISTER_ASSIGN_OR_RETURN(Child child, Spawn(sandbox));
-  wire::Request request{std::filesystem::absolute(path).string(), options, sandbox.memory_bytes,
-                        sandbox.timeout_seconds};
-  // A worker that dies before reading its request shows up below as a crash.
-  WriteAll(child.input.get(), wire::EncodeRequest(request));
-  child.input.Reset();
+struct ExtractionWorker::Impl {
+  SandboxOptions sandbox;
+  std::optional<Child> child;
+  int files = 0;     // extracted by the current child
+  int started = 0;
 
-  auto deadline = Clock::now() + std::chrono::seconds(sandbox.timeout_seconds);
-  FrameReader reader(child, emit, deadline);
+  Status EnsureChild() {
+    if (child) return Status::Ok();
+    CLOISTER_ASSIGN_OR_RETURN(Child c, Spawn(sandbox));
+    child = std::move(c);
+    files = 0;
+    ++started;
+    return Status::Ok();
+  }
+
+  // Ends the current child: politely (its stdin closes, it exits) or with SIGKILL.
+  int Retire(bool kill) {
+    if (!child) return 0;
+    child->input.Reset();
+    int status = Reap(child->pid, kill);
+    child.reset();
+    return status;
+  }
+};
+
+ExtractionWorker::ExtractionWorker(SandboxOptions sandbox) : impl_(std::make_unique<Impl>()) {
+  impl_->sandbox = std::move(sandbox);
+}
+
+ExtractionWorker::~ExtractionWorker() { impl_->Retire(/*kill=*/false); }
+
+int ExtractionWorker::children_started() const { return impl_->started; }
+
+Status ExtractionWorker::Extract(const std::filesystem::path& path, const ExtractOptions& options,
+                                 const Emit& emit) {
+  Impl& w = *impl_;
+  wire::Request request{std::filesystem::absolute(path).string(), options, w.sandbox.memory_bytes};
+  std::string frame = Frame(kRequestFrame, wire::EncodeRequest(request));
+  CLOISTER_RETURN_IF_ERROR(w.EnsureChild());
+  if (!WriteAll(w.child->input.get(), frame)) {
+    w.Retire(/*kill=*/true);  // died since the last file: one fresh attempt
+    CLOISTER_RETURN_IF_ERROR(w.EnsureChild());
+    WriteAll(w.child->input.get(), frame);  // a failure here shows up below as a crash
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(w.sandbox.timeout_seconds);
+  FrameReader reader(*w.child, emit, deadline);
   bool in_time = reader.Run();
   bool done = reader.final_status().has_value();
-  int wait_status = Reap(child.pid, /*kill_first=*/!in_time || reader.emit_failed() || !done);
+  if (in_time && done && !reader.emit_failed()) {
+    const Status& st = *reader.final_status();
+    bool tainted = st.message().find("out of memory") != std::string::npos;
+    if (tainted || ++w.files >= w.sandbox.recycle_after) w.Retire(/*kill=*/tainted);
+    return st;
+  }
+  int wait_status = w.Retire(/*kill=*/true);
   if (!in_time) {
-    return FailedPrecondition("timed out after " + std::to_string(sandbox.timeout_seconds) +
+    return FailedPrecondition("timed out after " + std::to_string(w.sandbox.timeout_seconds) +
                               " s (ingest.timeout_seconds)");
   }
   if (reader.emit_failed()) return reader.emit_error();
   if (done) return *reader.final_status();
-  return Explain(wait_status, reader.stderr_tail(), sandbox);
+  return Explain(wait_status, reader.stderr_tail(), w.sandbox);
 }
 
-int RunExtractWorker() {
-  std::string input;
-  char chunk[4096];
-  for (ssize_t n; (n = ::read(0, chunk, sizeof chunk)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return 2;
-    input.append(chunk, static_cast<size_t>(n));
-  }
-  auto request = wire::DecodeRequest(input);
-  if (!request.ok()) {
-    WriteAll(1, Frame(kStatusFrame, wire::EncodeStatus(request.status())));
-    return 2;
-  }
+Status ExtractIsolated(const std::filesystem::path& path, const ExtractOptions& options,
+                       const SandboxOptions& sandbox, const Emit& emit) {
+  ExtractionWorker worker(sandbox);
+  return worker.Extract(path, options, emit);
+}
+
+namespace {
+
+// Reads one frame from `fd`; false at end of input or on a malformed frame.
+bool ReadFrame(int fd, char* type, std::string* payload) {
+  auto read_exact = [fd](char* p, size_t n) {
+    while (n > 0) {
+      ssize_t r = ::read(fd, p, n);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return false;
+      p += r;
+      n -= static_cast<size_t>(r);
+    }
+    return true;
+  };
+  char header[1 + sizeof(uint64_t)];
+  if (!read_exact(header, sizeof header)) return false;
+  uint64_t len = 0;
+  std::memcpy(&len, header + 1, sizeof len);
+  if (len > kMaxFrame) return false;
+  *type = header[0];
+  payload->resize(len);
+  return read_exact(payload->data(), len);
+}
+
+void ApplyLimits(const wire::Request& request) {
   rlimit core{0, 0};
   ::setrlimit(RLIMIT_CORE, &core);
-  if (request->memory_bytes > 0) {
-    rlimit as{request->memory_bytes, request->memory_bytes};
+  if (request.memory_bytes > 0) {
+    rlimit as{request.memory_bytes, request.memory_bytes};
     ::setrlimit(RLIMIT_AS, &as);
   }
-  if (request->cpu_seconds > 0) {
-    rlimit cpu{static_cast<rlim_t>(request->cpu_seconds), static_cast<rlim_t>(request->cpu_seconds) + 5};
-    ::setrlimit(RLIMIT_CPU, &cpu);
-  }
+}
+
+// Extracts one request; false when the process must end (it ran out of memory: its heap may be
+// inconsistent).
+bool ServeRequest(const wire::Request& request) {
   Status result;
+  bool healthy = true;
   try {
-    result = ExtractFile(request->path, request->options, [](ParsedDocument doc) {
+    result = ExtractFile(request.path, request.options, [](ParsedDocument doc) {
       if (!WriteAll(1, Frame(kDocumentFrame, wire::EncodeDocument(doc)))) {
         return Internal("the parent stopped reading");
       }
       return Status::Ok();
     });
   } catch (const std::bad_alloc&) {
-    result = FailedPrecondition("ran out of memory (limit " +
-                                std::to_string(request->memory_bytes >> 20) + " MiB, ingest.memory_mb)");
+    healthy = false;
+    result = FailedPrecondition("ran out of memory (limit " + std::to_string(request.memory_bytes >> 20) +
+                                " MiB, ingest.memory_mb)");
   } catch (const std::exception& e) {
     result = Internal(std::string("parser failed: ") + e.what());
   }
-  WriteAll(1, Frame(kStatusFrame, wire::EncodeStatus(result)));
+  return WriteAll(1, Frame(kStatusFrame, wire::EncodeStatus(result))) && healthy;
+}
+
+}  // namespace
+
+int RunExtractWorker() {
+  char type = 0;
+  std::string payload;
+  bool first = true;
+  while (ReadFrame(0, &type, &payload)) {
+    auto request = type == kRequestFrame ? wire::DecodeRequest(payload)
+                                         : Result<wire::Request>(Internal("unknown request frame"));
+    if (!request.ok()) {
+      WriteAll(1, Frame(kStatusFrame, wire::EncodeStatus(request.status())));
+      return 2;
+    }
+    if (first) ApplyLimits(*request);
+    first = false;
+    if (!ServeRequest(*request)) return 3;
+  }
   return 0;
 }
 

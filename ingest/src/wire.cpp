@@ -131,7 +131,6 @@ std::string EncodeRequest(const Request& q) {
   w.I64(o.max_depth);
   w.U64(o.max_text_bytes);
   w.U64(q.memory_bytes);
-  w.I64(q.cpu_seconds);
   return w.Take();
 }
 
@@ -147,8 +146,7 @@ Result<Request> DecodeRequest(std::string_view bytes) {
     ok = r.Str(&p);
     o.pdf_passwords.push_back(std::move(p));
   }
-  ok = ok && r.Int(&o.max_depth) && r.U64(&o.max_text_bytes) && r.U64(&q.memory_bytes) &&
-       r.Int(&q.cpu_seconds) && r.done();
+  ok = ok && r.Int(&o.max_depth) && r.U64(&o.max_text_bytes) && r.U64(&q.memory_bytes) && r.done();
   if (!ok) return Garbled("request");
   o.ocr = ocr != 0;
   return q;

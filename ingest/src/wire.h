@@ -17,7 +17,6 @@ struct Request {
   std::string path;
   ExtractOptions options;
   uint64_t memory_bytes = 0;
-  int cpu_seconds = 0;
 };
 
 std::string EncodeRequest(const Request& request);

@@ -98,5 +98,46 @@ TEST(ExtractIsolatedTest, AMissingWorkerProgramIsInternal) {
   EXPECT_FALSE(st.ok());
 }
 
+TEST(ExtractionWorkerTest, ManyFilesShareOneChildEvenWhenSomeFail) {
+  ScratchDir dir;
+  ExtractionWorker worker(Worker(""));
+  for (int i = 0; i < 5; ++i) {
+    Write(dir / ("f" + std::to_string(i) + ".txt"), "note number " + std::to_string(i));
+    int docs = 0;
+    Status st = worker.Extract(dir / ("f" + std::to_string(i) + ".txt"), {}, [&](ParsedDocument d) {
+      EXPECT_NE(d.blocks.at(0).text.find(std::to_string(i)), std::string::npos);
+      ++docs;
+      return Status::Ok();
+    });
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(docs, 1);
+  }
+  Write(dir / "blob.bin", std::string("\x00\x01\x02", 3));
+  EXPECT_FALSE(worker.Extract(dir / "blob.bin", {}, [](ParsedDocument) { return Status::Ok(); }).ok());
+  EXPECT_TRUE(worker.Extract(dir / "f0.txt", {}, [](ParsedDocument) { return Status::Ok(); }).ok());
+  EXPECT_EQ(worker.children_started(), 1);
+}
+
+TEST(ExtractionWorkerTest, AChildIsReplacedAfterRecycleAfterFiles) {
+  ScratchDir dir;
+  Write(dir / "a.txt", "alpha");
+  SandboxOptions options = Worker("");
+  options.recycle_after = 2;
+  ExtractionWorker worker(options);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(worker.Extract(dir / "a.txt", {}, [](ParsedDocument) { return Status::Ok(); }).ok());
+  }
+  EXPECT_EQ(worker.children_started(), 3);
+}
+
+TEST(ExtractionWorkerTest, AfterAnEmitErrorTheNextFileGetsAFreshChild) {
+  ScratchDir dir;
+  Write(dir / "a.txt", "alpha");
+  ExtractionWorker worker(Worker(""));
+  EXPECT_FALSE(worker.Extract(dir / "a.txt", {}, [](ParsedDocument) { return Unavailable("busy"); }).ok());
+  EXPECT_TRUE(worker.Extract(dir / "a.txt", {}, [](ParsedDocument) { return Status::Ok(); }).ok());
+  EXPECT_EQ(worker.children_started(), 2);
+}
+
 }  // namespace
 }  // namespace cloister::ingest
