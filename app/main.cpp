@@ -41,6 +41,14 @@ commands:
                         run the web service and watch the inbox folder
   models                the models in the models folder: kind, size, quantization, loads
 
+ingestion (ingest and serve):
+  --workers N           files extracted at once (default 2)
+  --timeout S           time limit per file, seconds (default 300)
+  --memory-mb N         memory limit of the extraction process (default 2048)
+  --no-ocr              do not OCR PDF pages without a text layer
+  --ocr-languages L     tesseract languages (default eng; e.g. eng+deu)
+  --pdf-password P      try P on encrypted PDFs (repeatable)
+
 options:
   --data DIR      data folder (default ./data)
   --models DIR    models folder with *.gguf files (default ./models)
@@ -110,6 +118,17 @@ Status Parse(int argc, char** argv, Args* args) {
     if (a == "--models") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.models_dir = v; continue; }
     if (a == "--inbox") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.inbox_dir = v; continue; }
     if (a == "--bind") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.bind = v; continue; }
+    if (a == "--no-ocr") { args->config.ingest.ocr = false; continue; }
+    if (a == "--ocr-languages") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.ingest.ocr_languages = v; continue; }
+    if (a == "--pdf-password") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.ingest.pdf_passwords.push_back(v); continue; }
+    if (a == "--timeout" || a == "--memory-mb" || a == "--workers") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      if (!ParseNumber(v, 1, 1 << 20, &n)) return cloister::InvalidArgument(a + " needs a positive number, got '" + v + "'");
+      if (a == "--timeout") args->config.ingest.timeout_seconds = static_cast<int>(n);
+      if (a == "--memory-mb") args->config.ingest.memory_mb = static_cast<uint64_t>(n);
+      if (a == "--workers") args->config.ingest.workers = static_cast<int>(n);
+      continue;
+    }
     if (a == "--port" || a == "--k") {
       CLOISTER_RETURN_IF_ERROR(value(&v));
       if (!ParseNumber(v, a == "--port" ? 0 : 1, a == "--port" ? 65535 : 1000, &n)) {

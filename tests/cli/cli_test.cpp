@@ -247,6 +247,21 @@ TEST(CliIngestTest, TheWholeCorpusIsIngestedOrRefusedFileByFile) {
   EXPECT_GT(j->getValue<int>("chunks"), 100);
 }
 
+TEST(CliIngestTest, AnEncryptedPdfFailsAsEncryptedUntilItsPasswordIsGiven) {
+  fixtures::TempDir dir;
+  std::string pdf = (fixtures::SharedDir() / "corpus/pdfs/pdfminer/rc4-40.pdf").string();
+  CliRun refused = Cloister({"ingest", pdf, "--json", "--data", (dir / "data").string()});
+  ASSERT_EQ(refused.exit_code, 0) << refused.err;
+  auto failed = Json(refused.out)->getArray("failed");
+  ASSERT_EQ(failed->size(), 1u);
+  EXPECT_EQ(failed->getObject(0)->getValue<std::string>("reason"), "encrypted");
+  CliRun opened = Cloister({"ingest", pdf, "--pdf-password", "baz", "--no-ocr", "--json", "--data",
+                            (dir / "data").string()});
+  ASSERT_EQ(opened.exit_code, 0) << opened.err;
+  EXPECT_EQ(Json(opened.out)->getArray("ingested")->size(), 1u);
+  EXPECT_EQ(Cloister({"ingest", pdf, "--timeout", "soon"}).exit_code, 1);
+}
+
 int CountHits(const fs::path& data, const std::string& word) {
   CliRun r = Cloister({"search", word, "--json", "--k", "50", "--data", data.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
