@@ -4,6 +4,7 @@
 #include <string>
 
 #include "catalog_rows.h"
+#include "chunk_filter.h"
 #include "cloister/storage/catalog.h"
 #include "icu_tokenizer.h"
 
@@ -34,7 +35,8 @@ WITH hits AS MATERIALIZED (
   FROM chunks_fts
   WHERE chunks_fts MATCH ?1
     AND EXISTS (SELECT 1 FROM chunks AS vc JOIN documents AS vd ON vd.id = vc.document_id
-                WHERE vc.id = chunks_fts.rowid AND vd.status IN ('ready', 'partial'))
+                WHERE vc.id = chunks_fts.rowid AND vd.status IN ('ready', 'partial')
+                  AND @FILTER@)
   ORDER BY rank
   LIMIT ?2
 )
@@ -81,18 +83,25 @@ Result<std::string> FtsMatchExpression(std::string_view user_query) {
   return expression;
 }
 
-Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_query, int k) const {
+Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_query, int k,
+                                                       const ChunkFilter& filter) const {
   if (k < 1) {
     return InvalidArgument("search asked for " + std::to_string(k) +
                            " results; k must be at least 1");
   }
   CLOISTER_ASSIGN_OR_RETURN(std::string match, FtsMatchExpression(user_query));
   if (match.empty()) return std::vector<LexicalHit>();
-  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(kSearchSql));
+  static const std::string sql = [] {
+    std::string text(kSearchSql);
+    text.replace(text.find("@FILTER@"), 8, internal::FilterCondition("vd", 5));
+    return text;
+  }();
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(sql));
   CLOISTER_RETURN_IF_ERROR(st.Bind(1, match));
   CLOISTER_RETURN_IF_ERROR(st.Bind(2, k));
   CLOISTER_RETURN_IF_ERROR(st.Bind(3, kSnippetOpen));
   CLOISTER_RETURN_IF_ERROR(st.Bind(4, kSnippetClose));
+  CLOISTER_RETURN_IF_ERROR(internal::BindFilter(st, 5, filter));
   return internal::ReadAll<LexicalHit>(st, ReadHit);
 }
 

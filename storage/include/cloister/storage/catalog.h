@@ -134,6 +134,36 @@ struct LexicalHit {
   double score = 0;         // BM25, higher is better, comparable within one query only
 };
 
+// Restricts search to some documents. Empty fields do not restrict. Attachments are judged by
+// their own values, or their message's when they have none (an attached PDF has no sender).
+struct ChunkFilter {
+  std::vector<std::string> types;       // document types, e.g. {"pdf", "email"}
+  std::string from_contains;            // mail sender contains this, case-insensitive
+  std::string after;                    // document date (mail date or created), ISO 8601, >=
+  std::string before;                   // ... <
+  std::vector<int64_t> collection_ids;  // documents of these collections only
+  bool empty() const {
+    return types.empty() && from_contains.empty() && after.empty() && before.empty() &&
+           collection_ids.empty();
+  }
+};
+
+// A chunk with what a search result shows of its document.
+struct ChunkRef {
+  int64_t chunk_id = 0;
+  int64_t document_id = 0;
+  int ordinal = 0;
+  std::string text;
+  std::optional<int> page_start;
+  std::optional<int> page_end;
+  std::string path;
+  std::string title;
+  std::string type;
+  std::string name;
+  std::optional<int64_t> parent_id;
+  std::string metadata;  // the document's JSON metadata
+};
+
 class Catalog {
  public:
   // Opens the database (see Database::Open for options and errors) and migrates it to
@@ -284,7 +314,17 @@ class Catalog {
   // ("北京" finds "我们明天在北京开会"); matching folds case ("Straße" finds "STRASSE") and
   // diacritics ("cafe" finds "café", Arabic without harakat finds it with them), but does not
   // stem ("бюджет" does not find "бюджета"). kInvalidArgument when k < 1.
-  Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k) const;
+  Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k,
+                                                const ChunkFilter& filter = {}) const;
+  // Of `chunk_ids`, those of visible (ready or partial) documents that pass `filter`, in the
+  // given order; unknown ids are skipped. For vector hits, whose index knows no documents.
+  Result<std::vector<ChunkRef>> VisibleChunks(const std::vector<int64_t>& chunk_ids,
+                                              const ChunkFilter& filter = {}) const;
+  // The chunks of this job's documents still being ingested (status queued), by id: the
+  // pipeline embeds them before FinalizeJobDocuments makes them visible.
+  Result<std::vector<Chunk>> ChunksOfJob(int64_t job_id) const;
+  // The chunk of `document_id` at `ordinal`, if any (neighbour merging).
+  Result<std::optional<ChunkRef>> ChunkAt(int64_t document_id, int ordinal) const;
 
   // The path the catalog was opened from.
   const std::filesystem::path& path() const { return db_.path(); }

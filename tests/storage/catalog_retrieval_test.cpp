@@ -1,0 +1,150 @@
+// Catalog calls for retrieval: filters, chunks by id, neighbours, a job's chunks.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <set>
+
+#include "cloister/storage/catalog.h"
+#include "cloister/storage/json_text.h"
+#include "storage_test_util.h"
+
+namespace cloister::storage {
+namespace {
+
+using testing::TempDir;
+
+class RetrievalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(catalog_, Catalog::Open(dir_ / "catalog.db"));
+    // A PDF, a mail from Ann (2024) with a PDF attachment, a mail from Bob (2021), a queued doc.
+    pdf_ = Add("/in/report.pdf", "pdf", DocumentStatus::kReady, "{}", {"quarterly budget figures"});
+    DocumentTree mail{Doc("/in/ann.eml", "email", DocumentStatus::kReady,
+                          JsonObjectText({{"from", "Ann Example <ann@example.org>"},
+                                          {"date", "2024-03-01T10:00:00Z"}})),
+                      {Chunk0("budget meeting moved"), Chunk1("see the attached budget")},
+                      {DocumentTree{Doc("/in/ann.eml", "pdf", DocumentStatus::kReady, "{}"),
+                                    {Chunk0("attached budget annex")}, {}}}};
+    ASSERT_OK_AND_ASSIGN(ann_, catalog_->AddDocumentTree(mail));
+    bob_ = Add("/in/bob.eml", "email", DocumentStatus::kReady,
+               JsonObjectText({{"from", "Bob <bob@example.org>"}, {"date", "2021-06-01T00:00:00Z"}}),
+               {"old budget thread"});
+    queued_ = Add("/in/new.txt", "text", DocumentStatus::kQueued, "{}", {"budget draft in progress"});
+  }
+
+  static Document Doc(std::string path, std::string type, DocumentStatus status, std::string meta) {
+    Document d;
+    d.collection_id = 1;
+    d.path = std::move(path);
+    d.type = std::move(type);
+    d.status = status;
+    d.metadata = std::move(meta);
+    return d;
+  }
+  static Chunk Chunk0(std::string text) { return Chunk{0, 0, 0, std::move(text), 1, 1, {}, "{}"}; }
+  static Chunk Chunk1(std::string text) { return Chunk{0, 0, 1, std::move(text), 1, 1, {}, "{}"}; }
+
+  int64_t Add(std::string path, std::string type, DocumentStatus status, std::string meta,
+              std::vector<std::string> texts) {
+    DocumentTree tree{Doc(std::move(path), std::move(type), status, std::move(meta)), {}, {}};
+    for (size_t i = 0; i < texts.size(); ++i) tree.chunks.push_back(Chunk{0, 0, static_cast<int>(i), texts[i], {}, {}, {}, "{}"});
+    auto id = catalog_->AddDocumentTree(tree);
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return id.ok() ? *id : 0;
+  }
+
+  std::set<std::string> PathsOf(const ChunkFilter& filter) {
+    auto hits = catalog_->SearchLexical("budget", 50, filter);
+    EXPECT_TRUE(hits.ok()) << hits.status().ToString();
+    std::set<std::string> out;
+    for (const auto& h : *hits) out.insert(h.path + "#" + std::to_string(h.document_id));
+    return out;
+  }
+  size_t CountOf(const ChunkFilter& filter) {
+    auto hits = catalog_->SearchLexical("budget", 50, filter);
+    return hits.ok() ? hits->size() : 999;
+  }
+
+  TempDir dir_;
+  std::optional<Catalog> catalog_;
+  int64_t pdf_ = 0, ann_ = 0, bob_ = 0, queued_ = 0;
+};
+
+TEST_F(RetrievalTest, WithoutAFilterEveryVisibleChunkMatches) { EXPECT_EQ(CountOf({}), 5u); }
+
+TEST_F(RetrievalTest, TypeFilterKeepsOnlyThoseTypes) {
+  EXPECT_EQ(CountOf({.types = {"pdf"}}), 2u);  // the report and the attachment
+  EXPECT_EQ(CountOf({.types = {"email"}}), 3u);
+  EXPECT_EQ(CountOf({.types = {"pdf", "email"}}), 5u);
+  EXPECT_EQ(CountOf({.types = {"docx"}}), 0u);
+}
+
+TEST_F(RetrievalTest, SenderFilterIsCaseInsensitiveAndCoversAttachments) {
+  EXPECT_EQ(CountOf({.from_contains = "ANN@example"}), 3u);  // two mail chunks + the annex
+  EXPECT_EQ(CountOf({.from_contains = "bob"}), 1u);
+  EXPECT_EQ(CountOf({.from_contains = "carol"}), 0u);
+}
+
+TEST_F(RetrievalTest, DateFiltersUseTheMailDateAndDropUndatedDocuments) {
+  EXPECT_EQ(CountOf({.after = "2023-01-01"}), 3u);
+  EXPECT_EQ(CountOf({.before = "2023-01-01"}), 1u);
+  EXPECT_EQ(CountOf({.after = "2021-01-01", .before = "2022-01-01"}), 1u);
+}
+
+TEST_F(RetrievalTest, CollectionFilterKeepsOnlyThoseCollections) {
+  EXPECT_EQ(CountOf({.collection_ids = {1}}), 5u);
+  EXPECT_EQ(CountOf({.collection_ids = {2}}), 0u);
+}
+
+TEST_F(RetrievalTest, VisibleChunksKeepsTheGivenOrderAndSkipsInvisibleAndUnknownIds) {
+  auto all = catalog_->SearchLexical("budget", 50);
+  ASSERT_TRUE(all.ok());
+  std::vector<int64_t> ids;
+  for (auto it = all->rbegin(); it != all->rend(); ++it) ids.push_back(it->chunk_id);
+  ids.insert(ids.begin() + 1, 987654);  // unknown
+  auto refs = catalog_->VisibleChunks(ids);
+  ASSERT_TRUE(refs.ok()) << refs.status().ToString();
+  ASSERT_EQ(refs->size(), all->size());
+  EXPECT_EQ(refs->front().chunk_id, all->back().chunk_id);
+  for (const auto& r : *refs) EXPECT_NE(r.document_id, queued_);
+  auto pdf_only = catalog_->VisibleChunks(ids, {.types = {"pdf"}});
+  ASSERT_TRUE(pdf_only.ok());
+  EXPECT_EQ(pdf_only->size(), 2u);
+}
+
+TEST_F(RetrievalTest, AnAttachmentsRefNamesItsParent) {
+  auto hits = catalog_->SearchLexical("annex", 5);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  auto refs = catalog_->VisibleChunks({hits->front().chunk_id});
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ(refs->front().parent_id, std::optional<int64_t>(ann_));
+  EXPECT_EQ(refs->front().type, "pdf");
+}
+
+TEST_F(RetrievalTest, ChunkAtFindsNeighboursByOrdinal) {
+  auto second = catalog_->ChunkAt(ann_, 1);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->text, "see the attached budget");
+  auto none = catalog_->ChunkAt(ann_, 7);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(RetrievalTest, ChunksOfJobAreTheQueuedDocumentsOfThatJobOnly) {
+  ASSERT_OK_AND_ASSIGN(int64_t job, catalog_->EnqueueJob("/in/x.txt", 1));
+  Document d = Doc("/in/x.txt", "text", DocumentStatus::kQueued, "{}");
+  d.job_id = job;
+  ASSERT_OK(catalog_->AddDocumentTree(DocumentTree{d, {Chunk0("one"), Chunk1("two")}, {}}));
+  ASSERT_OK_AND_ASSIGN(auto chunks, catalog_->ChunksOfJob(job));
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].text, "one");
+  ASSERT_OK(catalog_->FinalizeJobDocuments(job, "/in/x.txt"));
+  ASSERT_OK_AND_ASSIGN(auto after, catalog_->ChunksOfJob(job));
+  EXPECT_TRUE(after.empty());
+}
+
+}  // namespace
+}  // namespace cloister::storage
