@@ -118,10 +118,30 @@ Status KeepOriginal(const fs::path& originals, const fs::path& file, const std::
   return Status::Ok();
 }
 
+// Chunk ids of `chunks`, for the vector index.
+std::vector<int64_t> IdsOf(const std::vector<storage::Chunk>& chunks) {
+  std::vector<int64_t> ids;
+  for (const auto& c : chunks) ids.push_back(c.id);
+  return ids;
+}
+
+// Removes the previous version of the file (and its vectors) and shows the new documents.
+Status Finalize(storage::Catalog& catalog, const storage::Job& job, const RunnerContext& ctx) {
+  if (ctx.forget) {
+    CLOISTER_ASSIGN_OR_RETURN(auto replaced, catalog.ChunkIdsReplacedByJob(job.id, job.path));
+    ctx.forget(replaced);
+  }
+  return catalog.FinalizeJobDocuments(job.id, job.path);
+}
+
 Status RecordFailure(storage::Catalog& catalog, const storage::Job& job, const std::string& hash,
-                     const Status& failure, JobOutcome* out) {
+                     const Status& failure, const RunnerContext& ctx, JobOutcome* out) {
   out->ok = false;
   out->error = FailureReason(failure) + ": " + failure.message();
+  if (ctx.forget) {
+    CLOISTER_ASSIGN_OR_RETURN(auto leftovers, catalog.ChunksOfJob(job.id));
+    ctx.forget(IdsOf(leftovers));
+  }
   CLOISTER_RETURN_IF_ERROR(catalog.DiscardJobDocuments(job.id).status());
   std::error_code ec;
   storage::DocumentTree tree;
@@ -140,14 +160,14 @@ Status RecordFailure(storage::Catalog& catalog, const storage::Job& job, const s
   if (auto bytes = ReadFileHead(job.path, 4096); bytes.ok()) head = std::move(bytes).value();
   d.type = std::string(ingest::FormatName(ingest::DetectFormat(job.path, head)));
   if (fs::exists(job.path, ec)) CLOISTER_RETURN_IF_ERROR(catalog.AddDocumentTree(tree).status());
-  CLOISTER_RETURN_IF_ERROR(catalog.FinalizeJobDocuments(job.id, job.path));
+  CLOISTER_RETURN_IF_ERROR(Finalize(catalog, job, ctx));
   log::Warn("ingest", "file failed", {{"path", job.path}, {"error", out->error}});
   return catalog.SetJobState(job.id, JobState::kFailed, out->error);
 }
 
 // Same bytes already stored: unchanged, moved here, or a duplicate. True when handled.
 Result<bool> HandleKnownContent(storage::Catalog& catalog, const storage::Job& job,
-                                const std::string& hash, JobOutcome* out) {
+                                const std::string& hash, const RunnerContext& ctx, JobOutcome* out) {
   CLOISTER_ASSIGN_OR_RETURN(auto same, catalog.DocumentsWithHash(job.collection_id, hash));
   std::vector<const storage::Document*> live;
   for (const auto& doc : same) {
@@ -166,13 +186,17 @@ Result<bool> HandleKnownContent(storage::Catalog& catalog, const storage::Job& j
     out->note = "unchanged";
   } else if ((keep = find([&](const auto& d) { return !fs::exists(d.path, ec); }))) {
     out->note = "renamed from " + keep->path;
+    if (ctx.forget) {
+      CLOISTER_ASSIGN_OR_RETURN(auto gone, catalog.ChunkIdsAtPath(job.path));
+      ctx.forget(gone);
+    }
     CLOISTER_RETURN_IF_ERROR(catalog.DeleteDocumentsAtPath(job.path).status());
     CLOISTER_RETURN_IF_ERROR(catalog.RenameDocuments(keep->path, job.path).status());
   } else {
     keep = live.front();
     out->note = "duplicate of " + keep->path;
     // The file at this path may have held other content before: that version goes.
-    CLOISTER_RETURN_IF_ERROR(catalog.FinalizeJobDocuments(job.id, job.path));
+    CLOISTER_RETURN_IF_ERROR(Finalize(catalog, job, ctx));
   }
   out->ok = true;
   out->document_ids.push_back(keep->id);
@@ -235,11 +259,11 @@ Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, co
   CLOISTER_RETURN_IF_ERROR(catalog.DiscardJobDocuments(job.id).status());
   auto hash = ingest::HashFile(job.path);
   if (!hash.ok()) {
-    CLOISTER_RETURN_IF_ERROR(RecordFailure(catalog, job, "", hash.status(), &out));
+    CLOISTER_RETURN_IF_ERROR(RecordFailure(catalog, job, "", hash.status(), ctx, &out));
     return out;
   }
   HashGuard guard(*ctx.hash_locks, *hash);
-  CLOISTER_ASSIGN_OR_RETURN(bool known, HandleKnownContent(catalog, job, *hash, &out));
+  CLOISTER_ASSIGN_OR_RETURN(bool known, HandleKnownContent(catalog, job, *hash, ctx, &out));
   if (known) return out;
   Status kept = KeepOriginal(ctx.config.originals_dir(), job.path, *hash);
   if (!kept.ok()) log::Warn("ingest", "original not kept", {{"error", kept.message()}});
@@ -261,11 +285,15 @@ Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, co
   if (extracted.ok() && out.document_ids.empty()) {
     extracted = InvalidArgument("no document found in the file (an empty mailbox?)");
   }
+  if (extracted.ok() && ctx.embed) {
+    CLOISTER_RETURN_IF_ERROR(catalog.SetJobState(job.id, JobState::kEmbedding));
+    extracted = ctx.embed(catalog, job.id).WithContext("embedding");
+  }
   if (!extracted.ok()) {
-    CLOISTER_RETURN_IF_ERROR(RecordFailure(catalog, job, *hash, extracted, &out));
+    CLOISTER_RETURN_IF_ERROR(RecordFailure(catalog, job, *hash, extracted, ctx, &out));
     return out;
   }
-  CLOISTER_RETURN_IF_ERROR(catalog.FinalizeJobDocuments(job.id, job.path));
+  CLOISTER_RETURN_IF_ERROR(Finalize(catalog, job, ctx));
   CLOISTER_RETURN_IF_ERROR(catalog.SetJobDocument(job.id, out.document_ids.front()));
   CLOISTER_RETURN_IF_ERROR(catalog.SetJobState(job.id, JobState::kDone));
   out.ok = true;

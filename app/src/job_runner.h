@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -44,6 +45,10 @@ struct RunnerContext {
   ingest::ExtractOptions extract;
   ingest::SandboxOptions sandbox;
   ingest::ChunkOptions chunking;
+  // Set when an embedding model is in use: embeds the job's stored chunks (state embedding).
+  std::function<Status(storage::Catalog&, int64_t job_id)> embed;
+  // Chunks leaving the catalog: the vector index must drop them.
+  std::function<void(const std::vector<int64_t>&)> forget;
 };
 
 RunnerContext MakeRunnerContext(const Config& config);

@@ -11,6 +11,7 @@
 #include "cloister/index/vector_index.h"
 #include "cloister/storage/catalog.h"
 #include "pipeline.h"
+#include "retriever.h"
 #include "watcher.h"
 
 namespace cloister::app {
@@ -60,8 +61,8 @@ IngestedFile ToIngested(const JobOutcome& o) {
 
 class KnowledgeBaseImpl final : public KnowledgeBase {
  public:
-  KnowledgeBaseImpl(Config config, storage::Catalog catalog, std::unique_ptr<index::VectorIndex> vectors)
-      : config_(std::move(config)), catalog_(std::move(catalog)), vectors_(std::move(vectors)) {}
+  KnowledgeBaseImpl(Config config, storage::Catalog catalog)
+      : config_(std::move(config)), catalog_(std::move(catalog)) {}
   ~KnowledgeBaseImpl() override { StopBackground(); }
 
   const Config& config() const override { return config_; }
@@ -76,8 +77,16 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     r.chat_model = FirstOfKind(models, "chat");
     r.retrieval_mode = r.embedding_model ? "hybrid" : "lexical";
     r.answer_mode = r.chat_model ? "generated" : "extractive";
-    r.index_kind = vectors_ ? vectors_->kind() : "none";
-    r.index_size = vectors_ ? vectors_->size() : 0;
+    std::lock_guard lock(mu_);
+    if (retriever_ && retriever_->semantic()) {
+      r.index_kind = retriever_->index_kind();
+      r.index_size = retriever_->index_size();
+    } else if (auto on_disk = index::VectorIndex::Load(config_.index_path()); on_disk.ok()) {
+      r.index_kind = (*on_disk)->kind();
+      r.index_size = (*on_disk)->size();
+    } else {
+      r.index_kind = "none";
+    }
     return r;
   }
 
@@ -103,6 +112,10 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     };
     std::vector<JobOutcome> outcomes = pipeline_->WaitFor(ids, tick);
     tick();
+    if (cloister::Status saved = retriever_->Save(); !saved.ok()) {
+      log::Warn("index", "vector index not saved; it will be rebuilt at the next start",
+                {{"error", saved.message()}});
+    }
     IngestReport report;
     for (const auto& o : outcomes) {
       report.documents += o.documents;
@@ -114,34 +127,37 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   }
 
   Result<SearchResults> Search(const std::string& query, int k) override {
+    SearchOptions options;
+    options.k = k;
+    return Search(query, options);
+  }
+
+  Result<SearchResults> Search(const std::string& query, const SearchOptions& options) override {
     std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::LexicalHit> hits, catalog_.SearchLexical(query, k));
-    SearchResults out;
-    out.mode = "lexical";
-    for (auto& h : hits) {
-      SearchHit hit;
-      hit.chunk_id = h.chunk_id;
-      hit.document_id = h.document_id;
-      hit.path = std::move(h.path);
-      hit.title = std::move(h.title);
-      hit.page = h.page;
-      hit.text = std::move(h.text);
-      hit.snippet = std::move(h.snippet);
-      hit.score = h.score;
-      if (auto doc = catalog_.GetDocument(h.document_id); doc.ok()) {
-        hit.type = doc->type;
-        hit.name = doc->name;
-        hit.parent_id = doc->parent_id;
-      }
-      out.results.push_back(std::move(hit));
+    CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
+    return retriever_->Search(catalog_, query, options);
+  }
+
+  cloister::Status DeleteDocument(int64_t id) override {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog_.GetDocument(id));
+    if (doc.parent_id) {
+      return InvalidArgument("document " + std::to_string(id) + " is an attachment of document " +
+                             std::to_string(*doc.parent_id) + "; delete that one");
     }
-    return out;
+    CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> chunks, catalog_.ChunkIdsOfDocument(id));
+    retriever_->Forget(chunks);
+    CLOISTER_RETURN_IF_ERROR(catalog_.DeleteDocument(id));
+    return retriever_->Save();
   }
 
   cloister::Status StartBackground() override {
     CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
-    watcher_ = std::make_unique<InboxWatcher>(config_.inbox_dir, config_.catalog_path(),
-                                              config_.ingest.settle_ms, [this] { pipeline_->Notify(); });
+    watcher_ = std::make_unique<InboxWatcher>(
+        config_.inbox_dir, config_.catalog_path(), config_.ingest.settle_ms,
+        [this] { pipeline_->Notify(); },
+        [r = retriever_.get()](const std::vector<int64_t>& ids) { r->Forget(ids); });
     return watcher_->Start();
   }
 
@@ -150,6 +166,8 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     if (pipeline_) pipeline_->Stop();
     watcher_.reset();
     pipeline_.reset();
+    std::lock_guard lock(mu_);
+    if (retriever_) (void)retriever_->Save();
   }
 
  private:
@@ -191,13 +209,32 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
 
   // Jobs a killed process left half-done go back to the queue before workers start; their
   // invisible documents are discarded when each job runs again.
+  // Opens the embedding model and the vector index the first time they are needed (status and
+  // models never load them).
+  cloister::Status EnsureRetrieverLocked() {
+    if (retriever_) return cloister::Status::Ok();
+    auto retriever = std::make_unique<Retriever>(config_);
+    std::vector<ModelEntry> models = ListModels(config_.models_dir, /*try_load=*/false);
+    CLOISTER_RETURN_IF_ERROR(retriever->Open(FirstOfKind(models, "embedding"), catalog_));
+    retriever_ = std::move(retriever);
+    return cloister::Status::Ok();
+  }
+
   cloister::Status EnsurePipeline() {
     std::lock_guard lock(mu_);
     if (pipeline_) return cloister::Status::Ok();
+    CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
     CLOISTER_ASSIGN_OR_RETURN(int resumed, catalog_.ResetUnfinishedJobs());
     if (resumed > 0) log::Info("ingest", "resuming interrupted jobs", {{"jobs", std::to_string(resumed)}});
-    auto pipeline = std::make_unique<Pipeline>(MakeRunnerContext(config_), config_.catalog_path(),
-                                               config_.ingest.workers);
+    RunnerContext ctx = MakeRunnerContext(config_);
+    Retriever* r = retriever_.get();
+    if (r->semantic()) {
+      ctx.embed = [r](storage::Catalog& c, int64_t job) { return r->EmbedJob(c, job); };
+      ctx.forget = [r](const std::vector<int64_t>& ids) { r->Forget(ids); };
+      // Chunk budgets in the embedding model's own tokens (chunk.h).
+      ctx.chunking.count_tokens = [r](std::string_view text) { return r->CountTokens(text); };
+    }
+    auto pipeline = std::make_unique<Pipeline>(std::move(ctx), config_.catalog_path(), config_.ingest.workers);
     CLOISTER_RETURN_IF_ERROR(pipeline->Start());
     pipeline_ = std::move(pipeline);
     return cloister::Status::Ok();
@@ -206,7 +243,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   Config config_;
   std::mutex mu_;  // the catalog connection serves one thread at a time
   storage::Catalog catalog_;
-  std::unique_ptr<index::VectorIndex> vectors_;
+  std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<InboxWatcher> watcher_;
 };
@@ -217,16 +254,7 @@ Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const Config& config)
   CLOISTER_RETURN_IF_ERROR(EnsureDirectory(config.data_dir));
   CLOISTER_ASSIGN_OR_RETURN(storage::Catalog catalog,
                             storage::Catalog::Open(config.catalog_path(), {}));
-  std::unique_ptr<index::VectorIndex> vectors;
-  auto loaded = index::VectorIndex::Load(config.index_path());
-  if (loaded.ok()) {
-    vectors = std::move(loaded).value();
-  } else if (loaded.status().code() != StatusCode::kNotFound) {
-    log::Warn("app", "vector index unreadable; search stays lexical until it is rebuilt",
-              {{"error", loaded.status().message()}});
-  }
-  return std::unique_ptr<KnowledgeBase>(
-      new KnowledgeBaseImpl(config, std::move(catalog), std::move(vectors)));
+  return std::unique_ptr<KnowledgeBase>(new KnowledgeBaseImpl(config, std::move(catalog)));
 }
 
 }  // namespace cloister::app

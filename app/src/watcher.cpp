@@ -50,9 +50,10 @@ struct InboxWatcher::Pending {
 };
 
 InboxWatcher::InboxWatcher(fs::path inbox, fs::path catalog_path, int settle_ms,
-                           std::function<void()> on_enqueue)
+                           std::function<void()> on_enqueue,
+                           std::function<void(const std::vector<int64_t>&)> forget)
     : inbox_(std::move(inbox)), catalog_path_(std::move(catalog_path)), settle_ms_(settle_ms),
-      on_enqueue_(std::move(on_enqueue)) {}
+      on_enqueue_(std::move(on_enqueue)), forget_(std::move(forget)) {}
 
 InboxWatcher::~InboxWatcher() { Stop(); }
 
@@ -142,6 +143,8 @@ void InboxWatcher::Scan(const fs::path& dir) {
       fs::path p = d.path;
       bool inside = p.string().rfind(dir.string() + "/", 0) == 0;
       if (d.parent_id || !inside || fs::exists(p, ec)) continue;
+      auto chunks = catalog_->ChunkIdsAtPath(d.path);
+      if (chunks.ok() && forget_) forget_(*chunks);
       if (catalog_->DeleteDocumentsAtPath(d.path).ok()) --offset;  // the page shifted
     }
   }
@@ -149,6 +152,8 @@ void InboxWatcher::Scan(const fs::path& dir) {
 
 void InboxWatcher::Removed(const fs::path& path, bool dir) {
   pending_.erase(path);
+  auto chunks = dir ? catalog_->ChunkIdsUnder(path.string()) : catalog_->ChunkIdsAtPath(path.string());
+  if (chunks.ok() && forget_) forget_(*chunks);
   auto n = dir ? catalog_->DeleteDocumentsUnder(path.string()) : catalog_->DeleteDocumentsAtPath(path.string());
   if (n.ok() && *n > 0) log::Info("watch", "removed from search", {{"path", path.string()}});
 }

@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cloister/core/status.h"
 #include "cloister/storage/catalog.h"
@@ -23,8 +24,11 @@ namespace cloister::app {
 
 class InboxWatcher {
  public:
+  // `on_enqueue` wakes the workers; `forget` receives the chunk ids of documents removed
+  // because their file went (for the vector index).
   InboxWatcher(std::filesystem::path inbox, std::filesystem::path catalog_path, int settle_ms,
-               std::function<void()> on_enqueue);
+               std::function<void()> on_enqueue,
+               std::function<void(const std::vector<int64_t>&)> forget);
   ~InboxWatcher();
 
   // Creates the inbox if missing, scans it, and starts watching. kFailedPrecondition when the
@@ -50,6 +54,7 @@ class InboxWatcher {
   std::filesystem::path catalog_path_;
   int settle_ms_;
   std::function<void()> on_enqueue_;
+  std::function<void(const std::vector<int64_t>&)> forget_;
   std::unique_ptr<storage::Catalog> catalog_;
   int64_t collection_id_ = 0;
   int fd_ = -1;

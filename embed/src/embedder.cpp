@@ -61,6 +61,14 @@ class LlamaEmbedder final : public Embedder {
 
   const Prefixes& prefixes() const override { return prefixes_; }
 
+  int CountTokens(std::string_view text) const override {
+    int32_t len = static_cast<int32_t>(std::min<size_t>(text.size(), INT32_MAX / 2));
+    // With no room for tokens, llama_tokenize returns minus the number it needs.
+    int32_t n = llama_tokenize(vocab_, text.data(), len, nullptr, 0, /*add_special=*/true,
+                               /*parse_special=*/false);
+    return n < 0 ? -n : n;
+  }
+
   Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts,
                                                 Role role) override {
     std::lock_guard lock(mu_);

@@ -1,145 +1,127 @@
 #include "cloister/index/vector_index.h"
 
-#include <faiss/IndexFlat.h>
-#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
-#include <faiss/IndexIVF.h>
-#include <faiss/impl/FaissException.h>
-#include <faiss/index_factory.h>
 #include <faiss/index_io.h>
-#include <unistd.h>
 
-#include <shared_mutex>
+#include <exception>
 #include <system_error>
+
+#include "faiss_index.h"
 
 namespace cloister::index {
 namespace fs = std::filesystem;
 namespace {
 
-using Idx = faiss::Index::idx_t;  // FAISS 1.7 (Debian 12) keeps idx_t inside Index
+// Build holds back this many vectors to train on (SQ8 ranges, IVF centroids); FAISS samples
+// IVF training further itself.
+constexpr size_t kTrainingSample = 131072;
+constexpr size_t kBuildBatch = 65536;
+// Above this many dimensions float storage plus HNSW links would pass 1 GiB per million vectors
+// (4 B * 192 + 2 * 32 * 4 B of level-0 links + upper levels and ids ~ 1 KiB), so SQ8 it is.
+constexpr int kFloatStorageMaxDimension = 192;
 
-class FaissIndex final : public VectorIndex {
- public:
-  explicit FaissIndex(std::unique_ptr<faiss::IndexIDMap2> index) : index_(std::move(index)) {}
-
-  int dimension() const override { return static_cast<int>(index_->d); }
-  int64_t size() const override {
-    std::shared_lock lock(mu_);
-    return index_->ntotal;
+Status ValidateOptions(int dimension, const VectorIndexOptions& o) {
+  if (dimension <= 0) return InvalidArgument("vector dimension must be positive");
+  if (o.exact_below < 0) return InvalidArgument("index option exact_below must not be negative");
+  if (o.hnsw_m < 2) return InvalidArgument("index option hnsw_m must be at least 2");
+  if (o.hnsw_ef_construction < 1 || o.hnsw_ef_search < 1) {
+    return InvalidArgument("index options hnsw_ef_construction and hnsw_ef_search must be >= 1");
   }
-  std::string kind() const override { return "IDMap2," + inner_kind_ + " (inner product)"; }
-  void set_inner_kind(std::string kind) { inner_kind_ = std::move(kind); }
+  if (o.ivf_nprobe < 1) return InvalidArgument("index option ivf_nprobe must be at least 1");
+  return Status::Ok();
+}
 
-  Status Add(const std::vector<IdVector>& items) override {
-    std::vector<float> flat;
-    std::vector<Idx> ids;
-    flat.reserve(items.size() * static_cast<size_t>(index_->d));
-    for (const auto& item : items) {
-      if (static_cast<int64_t>(item.vector.size()) != index_->d) {
-        return InvalidArgument("vector for chunk " + std::to_string(item.id) + " has " +
-                               std::to_string(item.vector.size()) + " dimensions, index has " +
-                               std::to_string(index_->d));
-      }
-      flat.insert(flat.end(), item.vector.begin(), item.vector.end());
-      ids.push_back(item.id);
-    }
-    std::unique_lock lock(mu_);
-    try {
-      faiss::IDSelectorBatch existing(ids.size(), ids.data());
-      index_->remove_ids(existing);
-      if (!ids.empty()) index_->add_with_ids(static_cast<Idx>(ids.size()), flat.data(), ids.data());
-    } catch (const faiss::FaissException& e) {
-      return Internal(std::string("FAISS add failed: ") + e.what());
-    }
-    return Status::Ok();
-  }
+Result<std::unique_ptr<FaissIndex>> NewIndex(int dimension, int64_t expected_size,
+                                             const VectorIndexOptions& options) {
+  CLOISTER_RETURN_IF_ERROR(ValidateOptions(dimension, options));
+  std::string factory = ChooseFactory(expected_size, dimension, options);
+  CLOISTER_ASSIGN_OR_RETURN(auto map, NewFaissIndex(dimension, factory, options));
+  std::string described = DescribeFactory(*map->index);
+  // An override FAISS accepts but we cannot describe keeps its own spelling until saved.
+  return std::make_unique<FaissIndex>(std::move(map), described.empty() ? factory : described);
+}
 
-  int64_t Remove(const std::vector<int64_t>& ids) override {
-    if (ids.empty()) return 0;
-    std::vector<Idx> v(ids.begin(), ids.end());
-    faiss::IDSelectorBatch sel(v.size(), v.data());
-    std::unique_lock lock(mu_);
-    return static_cast<int64_t>(index_->remove_ids(sel));
-  }
-
-  Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const override {
-    if (static_cast<int64_t>(query.size()) != index_->d) {
-      return InvalidArgument("query vector has " + std::to_string(query.size()) +
-                             " dimensions, index has " + std::to_string(index_->d));
-    }
-    std::shared_lock lock(mu_);
-    int64_t n = std::min<int64_t>(k, index_->ntotal);
-    if (n <= 0) return std::vector<VectorHit>{};
-    std::vector<float> scores(static_cast<size_t>(n));
-    std::vector<Idx> labels(static_cast<size_t>(n));
-    try {
-      index_->search(1, query.data(), n, scores.data(), labels.data());
-    } catch (const faiss::FaissException& e) {
-      return Internal(std::string("FAISS search failed: ") + e.what());
-    }
-    std::vector<VectorHit> hits;
-    for (int64_t i = 0; i < n; ++i) {
-      if (labels[static_cast<size_t>(i)] >= 0) hits.push_back({labels[static_cast<size_t>(i)], scores[static_cast<size_t>(i)]});
-    }
-    return hits;
-  }
-
-  Status Save(const fs::path& path) const override {
-    fs::path tmp = path;
-    tmp += ".tmp." + std::to_string(::getpid());
-    try {
-      std::shared_lock lock(mu_);
-      faiss::write_index(index_.get(), tmp.c_str());
-    } catch (const faiss::FaissException& e) {
-      return Internal("cannot write vector index " + tmp.string() + ": " + e.what());
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) return Internal("cannot rename vector index onto " + path.string() + ": " + ec.message());
-    return Status::Ok();
-  }
-
- private:
-  std::unique_ptr<faiss::IndexIDMap2> index_;
-  std::string inner_kind_ = "Flat";
-  mutable std::shared_mutex mu_;
-};
+bool IsExact(const std::string& factory) { return factory == "Flat"; }
 
 }  // namespace
 
-Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(int dimension, const VectorIndexOptions& options) {
-  if (dimension <= 0) return InvalidArgument("vector dimension must be positive");
-  try {
-    std::unique_ptr<faiss::Index> inner(
-        faiss::index_factory(dimension, options.factory.c_str(), faiss::METRIC_INNER_PRODUCT));
-    auto map = std::make_unique<faiss::IndexIDMap2>(inner.release());
-    map->own_fields = true;
-    auto index = std::make_unique<FaissIndex>(std::move(map));
-    index->set_inner_kind(options.factory);
-    return std::unique_ptr<VectorIndex>(std::move(index));
-  } catch (const faiss::FaissException& e) {
-    return InvalidArgument("FAISS rejects index description '" + options.factory + "': " + e.what());
+std::string ChooseFactory(int64_t expected_size, int dimension, const VectorIndexOptions& options) {
+  if (!options.factory.empty()) return options.factory;
+  if (expected_size < options.exact_below) return "Flat";
+  std::string hnsw = "HNSW" + std::to_string(options.hnsw_m);
+  return dimension > kFloatStorageMaxDimension ? hnsw + "_SQ8" : hnsw;
+}
+
+bool ShouldRebuild(const VectorIndex& index, const VectorIndexOptions& options) {
+  if (!options.factory.empty()) return false;
+  int64_t size = index.size();
+  bool exact = IsExact(index.factory());
+  if (exact) return size >= options.exact_below;
+  return size < options.exact_below / 2;
+}
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(int dimension,
+                                                         const VectorIndexOptions& options) {
+  CLOISTER_ASSIGN_OR_RETURN(auto index, NewIndex(dimension, 0, options));
+  return std::unique_ptr<VectorIndex>(std::move(index));
+}
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(int dimension,
+                                                        const std::vector<IdVector>& all,
+                                                        const VectorIndexOptions& options) {
+  size_t next = 0;
+  auto slices = [&](std::vector<IdVector>* batch) {
+    size_t end = std::min(all.size(), next + kBuildBatch);
+    batch->assign(all.begin() + static_cast<std::ptrdiff_t>(next),
+                  all.begin() + static_cast<std::ptrdiff_t>(end));
+    next = end;
+    return Status::Ok();
+  };
+  return Build(dimension, static_cast<int64_t>(all.size()), slices, options);
+}
+
+Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(int dimension, int64_t expected_size,
+                                                        const VectorBatchSource& next,
+                                                        const VectorIndexOptions& options) {
+  CLOISTER_ASSIGN_OR_RETURN(auto index, NewIndex(dimension, expected_size, options));
+  // Untrained kinds hold vectors back until the sample is complete (or the stream ends): Add
+  // trains on its first batch.
+  std::vector<IdVector> held;
+  std::vector<IdVector> batch;
+  while (true) {
+    batch.clear();
+    CLOISTER_RETURN_IF_ERROR(next(&batch));
+    if (batch.empty()) break;
+    if (!index->NeedsTraining()) {
+      CLOISTER_RETURN_IF_ERROR(index->Add(batch));
+      continue;
+    }
+    for (auto& item : batch) held.push_back(std::move(item));
+    if (held.size() >= kTrainingSample) {
+      CLOISTER_RETURN_IF_ERROR(index->Add(held));
+      held = {};
+    }
   }
+  if (!held.empty()) CLOISTER_RETURN_IF_ERROR(index->Add(held));
+  return std::unique_ptr<VectorIndex>(std::move(index));
 }
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Load(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return NotFound("no vector index at " + path.string());
+  std::unique_ptr<faiss::Index> raw;
   try {
-    std::unique_ptr<faiss::Index> raw(faiss::read_index(path.c_str()));
-    auto* map = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
-    if (!map) return DataLoss(path.string() + " is a FAISS index without chunk ids; rebuild it");
-    raw.release();
-    auto index = std::make_unique<FaissIndex>(std::unique_ptr<faiss::IndexIDMap2>(map));
-    index->set_inner_kind(dynamic_cast<faiss::IndexFlat*>(map->index)   ? "Flat"
-                          : dynamic_cast<faiss::IndexHNSW*>(map->index) ? "HNSW"
-                          : dynamic_cast<faiss::IndexIVF*>(map->index)  ? "IVF"
-                                                                         : "other");
-    return std::unique_ptr<VectorIndex>(std::move(index));
-  } catch (const faiss::FaissException& e) {
+    raw.reset(faiss::read_index(path.c_str()));
+  } catch (const std::exception& e) {
     return DataLoss("cannot read vector index " + path.string() + " (" + e.what() +
                     "); it will be rebuilt from the stored embeddings");
   }
+  auto* map = dynamic_cast<faiss::IndexIDMap2*>(raw.get());
+  if (!map) return DataLoss(path.string() + " is a FAISS index without chunk ids; rebuild it");
+  raw.release();
+  std::unique_ptr<faiss::IndexIDMap2> owned(map);
+  std::string factory = DescribeFactory(*owned->index);
+  return std::unique_ptr<VectorIndex>(std::make_unique<FaissIndex>(std::move(owned), factory));
 }
 
 }  // namespace cloister::index

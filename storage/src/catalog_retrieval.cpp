@@ -65,6 +65,16 @@ Result<std::optional<ChunkRef>> Catalog::ChunkAt(int64_t document_id, int ordina
   return std::optional<ChunkRef>(std::move(rows.front()));
 }
 
+Result<std::vector<int64_t>> Catalog::ChunkIdsOfDocument(int64_t document_id) const {
+  static const std::string sql =
+      "WITH RECURSIVE tree(id) AS (SELECT ?1 UNION ALL SELECT d.id FROM documents AS d JOIN tree"
+      " ON d.parent_id = tree.id) SELECT c.id FROM chunks AS c JOIN tree ON c.document_id = tree.id"
+      " ORDER BY c.id";
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(sql));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, document_id));
+  return internal::ReadAll<int64_t>(st, [](const Statement& row) { return row.ColumnInt64(0); });
+}
+
 Result<std::vector<Chunk>> Catalog::ChunksOfJob(int64_t job_id) const {
   // kChunkColumns' order, qualified: documents has columns of the same names.
   static const std::string sql =

@@ -133,6 +133,15 @@ TEST_F(RetrievalTest, ChunkAtFindsNeighboursByOrdinal) {
   EXPECT_FALSE(none->has_value());
 }
 
+TEST_F(RetrievalTest, ChunkIdsOfADocumentIncludeItsAttachments) {
+  ASSERT_OK_AND_ASSIGN(auto ids, catalog_->ChunkIdsOfDocument(ann_));
+  EXPECT_EQ(ids.size(), 3u);  // two mail chunks and the annex
+  ASSERT_OK_AND_ASSIGN(auto pdf_ids, catalog_->ChunkIdsOfDocument(pdf_));
+  EXPECT_EQ(pdf_ids.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto none, catalog_->ChunkIdsOfDocument(424242));
+  EXPECT_TRUE(none.empty());
+}
+
 TEST_F(RetrievalTest, ChunksOfJobAreTheQueuedDocumentsOfThatJobOnly) {
   ASSERT_OK_AND_ASSIGN(int64_t job, catalog_->EnqueueJob("/in/x.txt", 1));
   Document d = Doc("/in/x.txt", "text", DocumentStatus::kQueued, "{}");

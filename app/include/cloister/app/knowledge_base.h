@@ -72,8 +72,31 @@ struct SearchHit {
   double score = 0;                    // higher is better, comparable within one query
 };
 
+// What to search with. kAuto: hybrid when an embedding model is configured, else lexical.
+enum class SearchMode { kAuto, kLexical, kVector, kHybrid };
+
+struct SearchFilters {
+  std::vector<std::string> types;     // document types ("pdf", "email", ...); empty: any
+  std::optional<std::string> from;    // mail sender contains this (case-insensitive)
+  std::optional<int64_t> after;       // document date (created / mail date), unix seconds, >=
+  std::optional<int64_t> before;      // ... <
+  std::vector<std::string> collections;  // collection names; empty: any the caller may read
+};
+
+struct SearchOptions {
+  int k = 10;
+  SearchMode mode = SearchMode::kAuto;
+  SearchFilters filters;
+  double rrf_k = 60;             // reciprocal rank fusion constant
+  double vector_weight = 1.0;    // fusion weights
+  double lexical_weight = 1.0;
+  bool mmr = false;              // maximal marginal relevance re-ranking for diversity
+  double mmr_lambda = 0.7;
+  bool merge_neighbours = true;  // adjacent chunks of one document become one passage
+};
+
 struct SearchResults {
-  std::string mode;  // "lexical" (BM25) or "hybrid"
+  std::string mode;  // "lexical" (BM25), "vector" or "hybrid"
   std::vector<SearchHit> results;
 };
 
@@ -127,6 +150,12 @@ class KnowledgeBase {
   // The k passages that best match `query`, best first. The query is text, never syntax: any
   // string is accepted (an empty one finds nothing). kInvalidArgument when k < 1.
   virtual Result<SearchResults> Search(const std::string& query, int k) = 0;
+  virtual Result<SearchResults> Search(const std::string& query, const SearchOptions& options) = 0;
+
+  // Removes a document (and its attachments) from the catalog and from every search mode at
+  // once. kNotFound for an unknown id; kInvalidArgument for an attachment (delete its message).
+  // The file in the inbox, if any, stays: ingesting it again brings the document back.
+  virtual cloister::Status DeleteDocument(int64_t document_id) = 0;
 
   // serve: resumes interrupted jobs, starts the ingestion workers and the inbox watcher.
   // kFailedPrecondition when the inbox cannot be watched.

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cloister/core/status.h"
@@ -68,6 +69,10 @@ class Embedder {
   virtual Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts,
                                                         Role role = Role::kDocument) = 0;
   virtual const Prefixes& prefixes() const = 0;
+
+  // Tokens of `text` (without prefix) as this model's tokenizer counts them, specials included.
+  // Thread-safe.
+  virtual int CountTokens(std::string_view text) const = 0;
 
   // Totals since Open, for tokens/s reporting.
   virtual EmbedStats stats() const = 0;

@@ -1,16 +1,45 @@
 // Nearest-neighbour search over chunk vectors, backed by FAISS.
 //
-//   auto index = index::VectorIndex::Create(384, {});          // or Load(path)
+//   auto index = index::VectorIndex::Create(384, {});          // or Load(path), or Build(...)
 //   CLOISTER_RETURN_IF_ERROR(index->Add({{chunk_id, vector}, ...}));
 //   auto hits = index->Search(query_vector, 10);               // best first
+//   if (index::ShouldRebuild(*index, options)) { /* Build(...) from the stored embeddings */ }
 //   CLOISTER_RETURN_IF_ERROR(index->Save("data/vectors.faiss"));
 //
-// Ids are chunk ids. Vectors are expected unit-length; the score is their inner product (cosine).
-// Thread safety: concurrent Search calls are safe; Add, Remove and Save take an exclusive lock.
+// Ids are chunk ids (non-negative). Vectors are expected unit-length; the score is their inner
+// product (cosine). The FAISS index is always an IndexIDMap2 (FAISS id = chunk id) around one of:
+//
+//   "Flat"        exact search, while the collection is below `exact_below` vectors;
+//   "HNSW32_SQ8"  approximate: HNSW graph (M = 32) over 8-bit scalar-quantized vectors, for
+//                 vectors of more than 192 dimensions (384 B + ~300 B of links per 384-d vector:
+//                 ~0.7 GiB per million instead of 1.7 GiB with float storage);
+//   "HNSW32"      approximate, float storage, for vectors of up to 192 dimensions (still under
+//                 1 GiB per million).
+//
+// Why these, measured on the 2-core development machine (bench/search_bench, 384-d unit vectors
+// in 1000 Gaussian clusters, 1000 single-vector queries, one search at a time):
+//
+//   MEASUREMENTS_PLACEHOLDER
+//
+// Removal: Flat frees a removed vector at once. HNSW cannot remove, so other kinds tombstone it:
+// it leaves the results at once (searches skip it through a FAISS IDSelector) and its memory is
+// freed by the next Compact() or rebuild. Tombstones live in the FAISS file itself (the removed
+// vector's entry in IndexIDMap2's id map becomes -1), so Save writes one file, atomically, and
+// Load restores them; a plain FAISS reader sees removed vectors as label -1 ("no result").
+//
+// Thread safety: any number of concurrent Search, size(), kind() and Save calls; Add, Remove,
+// SetSearchOptions and the final swap of Compact take an exclusive lock. Compact rebuilds under a
+// shared lock, so searches go on meanwhile, but writers wait for it: minutes for a large HNSW
+// (see the build times below), so run it when ingestion is idle. FAISS parallelises inside a call with OpenMP (building, and the
+// exhaustive scan of a large Flat). A server answering many questions at once on few cores gains
+// nothing from that inside single-vector searches; if profiling shows OpenMP threads spinning
+// beside the server's own threads, call omp_set_num_threads(1) on the serving threads (or set
+// OMP_WAIT_POLICY=passive) rather than here: building still wants every core.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,8 +49,19 @@
 namespace cloister::index {
 
 struct VectorIndexOptions {
-  // FAISS index_factory description; inner-product metric always. "Flat" is exact search.
-  std::string factory = "Flat";
+  // FAISS index_factory description (inner-product metric always), e.g. "Flat", "HNSW32_SQ8",
+  // "IVF1024,SQ8". Empty (the default): chosen by collection size, see ChooseFactory().
+  std::string factory = "";
+  // With an automatic factory, collections of fewer vectors than this are searched exactly.
+  int64_t exact_below = 50'000;
+  // HNSW: graph links per vector (M) when chosen automatically; breadth of the candidate list
+  // while inserting (efConstruction) and while searching (efSearch; raised to k when k is
+  // larger). Apply to any HNSW index this creates, including one named by `factory`.
+  int hnsw_m = 32;
+  int hnsw_ef_construction = 80;
+  int hnsw_ef_search = 64;
+  // IVF (only through `factory`): inverted lists probed per search.
+  int ivf_nprobe = 32;
 };
 
 struct VectorHit {
@@ -34,29 +74,81 @@ struct IdVector {
   std::vector<float> vector;
 };
 
+// Fills `batch` (cleared by the caller) with the next vectors; an empty batch ends the stream.
+// An error ends the build and is returned by it.
+using VectorBatchSource = std::function<Status(std::vector<IdVector>* batch)>;
+
+// The FAISS factory description the automatic choice gives a collection of `expected_size`
+// vectors of `dimension`: options.factory when set, else "Flat" below options.exact_below, else
+// "HNSW<M>_SQ8" above 192 dimensions and "HNSW<M>" up to 192.
+std::string ChooseFactory(int64_t expected_size, int dimension, const VectorIndexOptions& options);
+
 class VectorIndex {
  public:
-  // kInvalidArgument for a non-positive dimension or a factory string FAISS rejects.
-  static Result<std::unique_ptr<VectorIndex>> Create(int dimension, const VectorIndexOptions& options);
-  // kNotFound if the file is missing; kDataLoss if it is not a readable FAISS index (rebuild it
-  // from the stored embeddings).
+  // An empty index of the kind ChooseFactory(0, dimension, options) names ("Flat" by default).
+  // kInvalidArgument for a non-positive dimension, an option out of range (hnsw_m < 2,
+  // ef or nprobe < 1, exact_below < 0) or a factory string FAISS rejects.
+  static Result<std::unique_ptr<VectorIndex>> Create(int dimension,
+                                                     const VectorIndexOptions& options);
+  // An index of the kind ChooseFactory(all.size(), ...) names, trained if the kind needs it
+  // (on up to 131072 of the vectors) and holding all of them. Later duplicates of an id replace
+  // earlier ones. Errors as Create, plus kInvalidArgument for a vector of the wrong length or a
+  // negative id (naming it) and kInternal for a FAISS failure.
+  static Result<std::unique_ptr<VectorIndex>> Build(int dimension,
+                                                    const std::vector<IdVector>& all,
+                                                    const VectorIndexOptions& options);
+  // The same, streaming: the kind is chosen for `expected_size`, the first vectors (up to the
+  // training sample) are held until training, the rest added batch by batch, so memory stays
+  // at the index plus one batch. An error from `next` is returned as is.
+  static Result<std::unique_ptr<VectorIndex>> Build(int dimension, int64_t expected_size,
+                                                    const VectorBatchSource& next,
+                                                    const VectorIndexOptions& options);
+  // kNotFound if the file is missing; kDataLoss if it is not a readable FAISS index with chunk
+  // ids (rebuild it from the stored embeddings). Search parameters (efSearch, nprobe) are those
+  // saved with it.
   static Result<std::unique_ptr<VectorIndex>> Load(const std::filesystem::path& path);
   virtual ~VectorIndex() = default;
 
   virtual int dimension() const = 0;
+  // Live vectors: removed ones do not count, even before Compact().
   virtual int64_t size() const = 0;
+  // Removed vectors still holding memory until Compact(); always 0 for Flat.
+  virtual int64_t tombstones() const = 0;
+  // The FAISS factory description of the inner index ("Flat", "HNSW32_SQ8", "IVF1024,SQ8"),
+  // the same after Load; "other" for a kind this module cannot describe.
+  virtual std::string factory() const = 0;
   // A short description, e.g. "IDMap2,Flat (inner product)".
   virtual std::string kind() const = 0;
 
   // Replaces vectors whose id is already present. kInvalidArgument if a vector's length is not
-  // dimension(), naming the id.
+  // dimension() or an id is negative, naming it; nothing is added then. An index that needs
+  // training and is not trained yet (only through a `factory` override) is trained on this
+  // batch: kFailedPrecondition if FAISS finds it too small (use Build instead).
   virtual Status Add(const std::vector<IdVector>& items) = 0;
-  // Ids not present are ignored. Returns how many were removed.
+  // Ids not present are ignored. Returns how many were removed; they never appear in results
+  // from now on.
   virtual int64_t Remove(const std::vector<int64_t>& ids) = 0;
-  // Up to k hits, best first. kInvalidArgument if the query length is not dimension().
+  // Up to k hits, best first, never a removed id. kInvalidArgument if the query length is not
+  // dimension(); kInternal for a FAISS failure.
   virtual Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const = 0;
-  // Written to a temporary file beside `path`, then renamed over it.
+  // Rebuilds the same kind without the tombstoned vectors, freeing their memory; a no-op without
+  // tombstones. Vectors come from the index itself: exact for float storage, while SQ8 vectors
+  // are re-encoded from their 8-bit values (no further loss beyond one quantization step; a
+  // Build from the stored embeddings is exact). kFailedPrecondition for a kind factory() cannot
+  // describe; kInternal for a FAISS failure (the index is unchanged then).
+  virtual Status Compact() = 0;
+  // Applies options.hnsw_ef_search (HNSW) or options.ivf_nprobe (IVF) to the index as it is,
+  // e.g. after Load; kept by the next Save. Other options need a rebuild. kInvalidArgument when
+  // either is below 1.
+  virtual Status SetSearchOptions(const VectorIndexOptions& options) = 0;
+  // Written to a temporary file beside `path`, then renamed over it; tombstones included.
   virtual Status Save(const std::filesystem::path& path) const = 0;
 };
+
+// True when `index` should be rebuilt (with Build, from the stored embeddings) because the
+// automatic choice for its current size names another kind: it grew to exact_below or beyond
+// while exact, or shrank below exact_below / 2 while approximate (the gap keeps a collection
+// near the threshold from flipping). Always false with a `factory` override.
+bool ShouldRebuild(const VectorIndex& index, const VectorIndexOptions& options);
 
 }  // namespace cloister::index

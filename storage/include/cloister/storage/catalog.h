@@ -323,6 +323,8 @@ class Catalog {
   // The chunks of this job's documents still being ingested (status queued), by id: the
   // pipeline embeds them before FinalizeJobDocuments makes them visible.
   Result<std::vector<Chunk>> ChunksOfJob(int64_t job_id) const;
+  // Chunk ids of the document and all its descendants (what DeleteDocument removes).
+  Result<std::vector<int64_t>> ChunkIdsOfDocument(int64_t document_id) const;
   // The chunk of `document_id` at `ordinal`, if any (neighbour merging).
   Result<std::optional<ChunkRef>> ChunkAt(int64_t document_id, int ordinal) const;
 

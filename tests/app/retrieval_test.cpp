@@ -1,0 +1,170 @@
+// Retrieval end to end: lexical, vector (tiny random embedding model) and hybrid modes over the
+// real pipeline; the vector index kept consistent with the catalog.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "cloister/app/knowledge_base.h"
+#include "cloister/core/files.h"
+#include "fixtures/fixtures.h"
+
+namespace cloister::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+void Write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+class RetrievalTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    config_.data_dir = dir_ / "data";
+    config_.models_dir = dir_ / "models";
+    config_.ingest.worker_binary = CLOISTER_BINARY;
+    Write(dir_ / "docs/refunds.txt",
+          "Refund policy. Customers may return goods within thirty days for a full refund.");
+    Write(dir_ / "docs/parking.txt", "Parking rules. Staff park in the north lot after six.");
+    Write(dir_ / "docs/badges.md", "# Badges\n\nVisitors collect a badge at reception.");
+    Write(dir_ / "docs/note.eml",
+          "From: Ann <ann@example.org>\r\nTo: team@example.org\r\nSubject: Lunch\r\n"
+          "Date: Mon, 4 Mar 2024 10:00:00 +0000\r\n\r\nThe canteen opens at noon.\r\n");
+  }
+  void WithEmbeddingModel() {
+    fs::create_directories(config_.models_dir);
+    fs::copy_file(fixtures::TinyEmbeddingModel(), config_.models_dir / "tiny-embed.gguf");
+  }
+  void Open() {
+    kb_.reset();
+    auto kb = KnowledgeBase::Open(config_);
+    ASSERT_TRUE(kb.ok()) << kb.status().ToString();
+    kb_ = std::move(kb).value();
+  }
+  void IngestDocs() {
+    auto r = kb_->Ingest({dir_ / "docs"}, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->failed.size(), 0u);
+  }
+  SearchResults Find(const std::string& q, SearchMode mode, int k = 10, SearchFilters f = {}) {
+    SearchOptions o;
+    o.k = k;
+    o.mode = mode;
+    o.filters = std::move(f);
+    auto r = kb_->Search(q, o);
+    EXPECT_TRUE(r.ok()) << q << ": " << r.status().ToString();
+    return r.ok() ? *r : SearchResults{};
+  }
+  std::vector<int64_t> Ids(const SearchResults& r) {
+    std::vector<int64_t> ids;
+    for (const auto& h : r.results) ids.push_back(h.chunk_id);
+    return ids;
+  }
+
+  fixtures::TempDir dir_;
+  Config config_;
+  std::unique_ptr<KnowledgeBase> kb_;
+};
+
+TEST_F(RetrievalTest, WithoutAModelSearchIsLexicalAndRanksTheAnswerFirst) {
+  Open();
+  IngestDocs();
+  SearchResults r = Find("how many days do customers have for a refund", SearchMode::kAuto);
+  EXPECT_EQ(r.mode, "lexical");
+  ASSERT_FALSE(r.results.empty());
+  EXPECT_EQ(fs::path(r.results[0].path).filename(), "refunds.txt");
+  auto vector = kb_->Search("refund", SearchOptions{.k = 5, .mode = SearchMode::kVector});
+  EXPECT_EQ(vector.status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RetrievalTest, WithAModelSearchIsHybridAndVectorModeIsDeterministic) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  auto status = kb_->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->retrieval_mode, "hybrid");
+  EXPECT_EQ(status->embeddings, status->chunks);
+  EXPECT_EQ(status->index_size, status->chunks);
+
+  SearchResults hybrid = Find("refund policy", SearchMode::kAuto);
+  EXPECT_EQ(hybrid.mode, "hybrid");
+  ASSERT_FALSE(hybrid.results.empty());
+  EXPECT_EQ(fs::path(hybrid.results[0].path).filename(), "refunds.txt");
+
+  SearchResults v1 = Find("Visitors collect a badge at reception.", SearchMode::kVector);
+  SearchResults v2 = Find("Visitors collect a badge at reception.", SearchMode::kVector);
+  EXPECT_EQ(v1.mode, "vector");
+  ASSERT_EQ(v1.results.size(), 4u);  // every chunk, ranked
+  EXPECT_EQ(Ids(v1), Ids(v2));
+}
+
+TEST_F(RetrievalTest, ADeletedDocumentLeavesEveryModeAtOnce) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  SearchResults before = Find("parking north lot", SearchMode::kLexical);
+  ASSERT_FALSE(before.results.empty());
+  int64_t doc = before.results[0].document_id;
+  ASSERT_TRUE(kb_->DeleteDocument(doc).ok());
+  for (SearchMode mode : {SearchMode::kLexical, SearchMode::kVector, SearchMode::kHybrid}) {
+    for (const auto& h : Find("parking north lot", mode).results) EXPECT_NE(h.document_id, doc);
+  }
+  EXPECT_EQ(kb_->DeleteDocument(doc).code(), StatusCode::kNotFound);
+  EXPECT_EQ(kb_->Status()->index_size, kb_->Status()->chunks);
+}
+
+TEST_F(RetrievalTest, ACorruptOrMissingIndexIsRebuiltFromTheStoredEmbeddingsWithIdenticalResults) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  std::vector<int64_t> expected = Ids(Find("canteen noon", SearchMode::kVector));
+  int64_t embeddings = kb_->Status()->embeddings;
+  kb_.reset();
+  ASSERT_TRUE(WriteFileAtomic(config_.index_path(), "not a faiss index").ok());
+  Open();
+  EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), expected);
+  EXPECT_EQ(kb_->Status()->embeddings, embeddings);  // rebuilt, not re-embedded
+  kb_.reset();
+  fs::remove(config_.index_path());
+  Open();
+  EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), expected);
+  EXPECT_TRUE(fs::exists(config_.index_path()));
+}
+
+TEST_F(RetrievalTest, HostileQueriesReturnResultsOrNothingInEveryMode) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  std::vector<std::string> queries = {"\"", "NEAR(", "*", "AND", "-refund", "(((", "", "   ",
+                                      "!!! ??? ...", "😀🎉", std::string(10240, 'x'),
+                                      "refund\" OR \"x", "policy NEAR(a b)"};
+  for (const auto& q : queries) {
+    for (SearchMode mode : {SearchMode::kLexical, SearchMode::kVector, SearchMode::kHybrid}) {
+      SearchOptions o;
+      o.mode = mode;
+      auto r = kb_->Search(q, o);
+      EXPECT_TRUE(r.ok()) << "query '" << q.substr(0, 20) << "': " << r.status().ToString();
+    }
+  }
+}
+
+TEST_F(RetrievalTest, FiltersRestrictEveryMode) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  for (SearchMode mode : {SearchMode::kLexical, SearchMode::kVector, SearchMode::kHybrid}) {
+    SearchResults mail = Find("canteen refund parking", mode, 10, {.types = {"email"}});
+    ASSERT_FALSE(mail.results.empty());
+    for (const auto& h : mail.results) EXPECT_EQ(h.type, "email");
+    SearchResults ann = Find("canteen", mode, 10, {.from = "ann@"});
+    for (const auto& h : ann.results) EXPECT_EQ(fs::path(h.path).filename(), "note.eml");
+    EXPECT_TRUE(Find("canteen", mode, 10, {.from = "nobody"}).results.empty());
+  }
+  auto unknown = kb_->Search("x", SearchOptions{.filters = {.collections = {"no-such"}}});
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace cloister::app
