@@ -127,7 +127,7 @@ class LlamaEmbedder final : public Embedder {
       batch_.pos[i] = static_cast<llama_pos>(p);
       batch_.n_seq_id[i] = 1;
       batch_.seq_id[i][0] = seq;
-      batch_.logits[i] = p + 1 == toks.size();
+      batch_.logits[i] = true;  // pooling reads every token; llama.cpp warns otherwise
     }
   }
 

@@ -25,6 +25,9 @@ struct TensorDef {
   int64_t ne0;
   int64_t ne1;  // 0 for a vector
   Init init;
+  // Added to activations with ggml_add, whose CPU kernel wants F32 operands: converters keep
+  // these in F32 too.
+  bool always_f32 = false;
 };
 
 void AddLinear(std::vector<TensorDef>& t, const std::string& name, int64_t in, int64_t out,
@@ -41,8 +44,8 @@ void AddNorm(std::vector<TensorDef>& t, const std::string& name, int64_t n, bool
 std::vector<TensorDef> BertTensors(const SyntheticModelSpec& s, int64_t n_vocab) {
   std::vector<TensorDef> t;
   t.push_back({"token_embd.weight", s.n_embd, n_vocab, Init::kRandom});
-  t.push_back({"token_types.weight", s.n_embd, 2, Init::kRandom});
-  t.push_back({"position_embd.weight", s.n_embd, s.n_ctx, Init::kRandom});
+  t.push_back({"token_types.weight", s.n_embd, 2, Init::kRandom, true});
+  t.push_back({"position_embd.weight", s.n_embd, s.n_ctx, Init::kRandom, true});
   AddNorm(t, "token_embd_norm", s.n_embd, true);
   for (uint32_t i = 0; i < s.n_layer; ++i) {
     std::string b = "blk." + std::to_string(i) + ".";
@@ -201,7 +204,7 @@ Status WriteSyntheticModel(const SyntheticModelSpec& spec, const fs::path& out) 
                                                              : DecoderTensors(spec, n_vocab);
   size_t bytes = 0;
   for (const auto& d : defs) {
-    size_t elem = spec.f16_weights && d.ne1 > 0 ? 2 : 4;
+    size_t elem = spec.f16_weights && d.ne1 > 0 && !d.always_f32 ? 2 : 4;
     bytes += static_cast<size_t>(d.ne0) * static_cast<size_t>(d.ne1 > 0 ? d.ne1 : 1) * elem;
   }
   ggml_init_params params{bytes + defs.size() * (ggml_tensor_overhead() + 64), nullptr, false};
@@ -210,7 +213,7 @@ Status WriteSyntheticModel(const SyntheticModelSpec& spec, const fs::path& out) 
 
   std::mt19937_64 rng(spec.seed);
   for (const auto& d : defs) {
-    ggml_type type = spec.f16_weights && d.ne1 > 0 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    ggml_type type = spec.f16_weights && d.ne1 > 0 && !d.always_f32 ? GGML_TYPE_F16 : GGML_TYPE_F32;
     ggml_tensor* t = d.ne1 > 0 ? ggml_new_tensor_2d(ctx.get(), type, d.ne0, d.ne1)
                                : ggml_new_tensor_1d(ctx.get(), type, d.ne0);
     ggml_set_name(t, d.name.c_str());
