@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -35,6 +36,8 @@ Answers questions about your own documents, on your own server.
 commands:
   ingest PATH...        ingest files or folders and wait until done
   search QUERY [--k N]  find the passages that best match QUERY
+        [--mode auto|lexical|vector|hybrid] [--type T] [--from SENDER]
+        [--after YYYY-MM-DD] [--before YYYY-MM-DD] [--mmr]
   ask QUESTION [--k N]  answer QUESTION from the documents, with citations
   status                documents, chunks, failures, models, index and ingestion queue
   serve [--port P] [--bind ADDR] [--inbox DIR]
@@ -67,7 +70,17 @@ struct Args {
   std::string command;
   std::vector<std::string> positional;
   int k = 10;
+  app::SearchOptions search;
 };
+
+// "2024-03-01" (UTC midnight) as unix seconds; false when malformed.
+bool ParseDate(const std::string& text, int64_t* out) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+  if (!end || *end != '\0') return false;
+  *out = static_cast<int64_t>(timegm(&tm));
+  return true;
+}
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
@@ -119,6 +132,25 @@ Status Parse(int argc, char** argv, Args* args) {
     if (a == "--inbox") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.inbox_dir = v; continue; }
     if (a == "--bind") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.bind = v; continue; }
     if (a == "--no-ocr") { args->config.ingest.ocr = false; continue; }
+    if (a == "--mode") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      static const std::map<std::string, app::SearchMode> kModes = {
+          {"auto", app::SearchMode::kAuto}, {"lexical", app::SearchMode::kLexical},
+          {"vector", app::SearchMode::kVector}, {"hybrid", app::SearchMode::kHybrid}};
+      if (!kModes.count(v)) return cloister::InvalidArgument("--mode is auto, lexical, vector or hybrid, not '" + v + "'");
+      args->search.mode = kModes.at(v);
+      continue;
+    }
+    if (a == "--type") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.types.push_back(v); continue; }
+    if (a == "--from") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.from = v; continue; }
+    if (a == "--mmr") { args->search.mmr = true; continue; }
+    if (a == "--after" || a == "--before") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      int64_t t = 0;
+      if (!ParseDate(v, &t)) return cloister::InvalidArgument(a + " needs a date like 2024-03-01, got '" + v + "'");
+      (a == "--after" ? args->search.filters.after : args->search.filters.before) = t;
+      continue;
+    }
     if (a == "--ocr-languages") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.ingest.ocr_languages = v; continue; }
     if (a == "--pdf-password") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.ingest.pdf_passwords.push_back(v); continue; }
     if (a == "--timeout" || a == "--memory-mb" || a == "--workers") {
@@ -305,7 +337,9 @@ int RunSearch(const Args& args) {
   for (const auto& word : args.positional) query += (query.empty() ? "" : " ") + word;
   auto kb = app::KnowledgeBase::Open(args.config);
   if (!kb.ok()) return Fail(args, kb.status());
-  auto results = (*kb)->Search(query, args.k);
+  app::SearchOptions options = args.search;
+  options.k = args.k;
+  auto results = (*kb)->Search(query, options);
   if (!results.ok()) return Fail(args, results.status());
   if (args.json) {
     std::cout << web::SearchJson(*results) << "\n";

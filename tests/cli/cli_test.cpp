@@ -262,6 +262,30 @@ TEST(CliIngestTest, AnEncryptedPdfFailsAsEncryptedUntilItsPasswordIsGiven) {
   EXPECT_EQ(Cloister({"ingest", pdf, "--timeout", "soon"}).exit_code, 1);
 }
 
+TEST(CliSearchTest, FiltersAndModesAreFlagsAndBadOnesAreUserErrors) {
+  fixtures::TempDir dir;
+  fs::path mail = fixtures::SharedDir() / "corpus/mail/mikel-mail/raw_email_encoded_stack_level_too_deep.eml";
+  ASSERT_EQ(Cloister({"ingest", mail.string(), "--data", (dir / "data").string()}).exit_code, 0);
+  auto hits = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"search", "Gmail", "--json", "--data", (dir / "data").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliRun r = Cloister(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto j = Json(r.out);
+    EXPECT_EQ(j->getValue<std::string>("mode"), "lexical");
+    return j->getArray("results")->size();
+  };
+  EXPECT_GT(hits({}), 0u);
+  EXPECT_GT(hits({"--type", "email"}), 0u);
+  EXPECT_EQ(hits({"--type", "pdf"}), 0u);
+  EXPECT_EQ(hits({"--after", "2099-01-01"}), 0u);
+  EXPECT_EQ(Cloister({"search", "x", "--mode", "psychic"}).exit_code, 1);
+  EXPECT_EQ(Cloister({"search", "x", "--after", "yesterday"}).exit_code, 1);
+  CliRun vector = Cloister({"search", "x", "--mode", "vector", "--data", (dir / "data").string()});
+  EXPECT_EQ(vector.exit_code, 1);  // no embedding model: a user error with a clear message
+  EXPECT_NE(vector.err.find("embedding model"), std::string::npos) << vector.err;
+}
+
 int CountHits(const fs::path& data, const std::string& word) {
   CliRun r = Cloister({"search", word, "--json", "--k", "50", "--data", data.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
