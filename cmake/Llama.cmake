@@ -84,16 +84,37 @@ else()
 endif()
 message(STATUS "llama.cpp: ${LLAMA_SOURCE_DIR}")
 
+# Reference tools: llama.cpp's own llama-embedding, llama-bench and llama-server, built from the
+# same source, are what the benchmarks measure us against. Turning this on only defines their
+# targets: llama.cpp is added EXCLUDE_FROM_ALL, so they (and llama-common, which they need) are
+# compiled only when a target that depends on them is built, e.g. `--target bench_embed`.
+option(CLOISTER_LLAMA_REFERENCE_TOOLS
+       "define llama.cpp's llama-embedding, llama-bench and llama-server targets (built on demand)"
+       ${CLOISTER_BUILD_BENCH})
+if(CLOISTER_LLAMA_REFERENCE_TOOLS)
+  set(_cloister_llama_tools ON)
+else()
+  set(_cloister_llama_tools OFF)
+endif()
+
 # Static, no network client, nothing but the libraries (DESIGN.md: no egress, no curl).
 set(BUILD_SHARED_LIBS OFF CACHE BOOL "" FORCE)
 set(LLAMA_CURL OFF CACHE BOOL "" FORCE)
 set(LLAMA_OPENSSL OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_SERVER OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_TOOLS OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_BORINGSSL OFF CACHE BOOL "" FORCE)  # both would be fetched from the network
+set(LLAMA_BUILD_LIBRESSL OFF CACHE BOOL "" FORCE)
+set(LLAMA_LLGUIDANCE OFF CACHE BOOL "" FORCE)       # an ExternalProject cloned from GitHub
+set(LLAMA_BUILD_TESTS OFF CACHE BOOL "" FORCE)      # their tests download models
+set(LLAMA_BUILD_EXAMPLES ${_cloister_llama_tools} CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_SERVER ${_cloister_llama_tools} CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_TOOLS ${_cloister_llama_tools} CACHE BOOL "" FORCE)
 set(LLAMA_BUILD_APP OFF CACHE BOOL "" FORCE)
-set(LLAMA_BUILD_COMMON OFF CACHE BOOL "" FORCE)
+set(LLAMA_BUILD_COMMON ${_cloister_llama_tools} CACHE BOOL "" FORCE)
+set(LLAMA_TOOLS_INSTALL OFF CACHE BOOL "" FORCE)
+# llama-server embeds a web UI that its build would otherwise download from Hugging Face
+# (LLAMA_USE_PREBUILT_UI) or build with npm (LLAMA_BUILD_UI): neither, it is served without one.
+set(LLAMA_BUILD_UI OFF CACHE BOOL "" FORCE)
+set(LLAMA_USE_PREBUILT_UI OFF CACHE BOOL "" FORCE)
 set(LLAMA_ALL_WARNINGS OFF CACHE BOOL "" FORCE)
 set(GGML_BUILD_TESTS OFF CACHE BOOL "" FORCE)
 set(GGML_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)

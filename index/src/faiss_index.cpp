@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <exception>
 #include <system_error>
 #include <unordered_set>
@@ -40,22 +41,42 @@ class LiveSelector final : public faiss::IDSelector {
 
 // FAISS 1.7.3's IndexIDMap rejects SearchParameters, so searches with a selector go to the inner
 // index, whose search parameters must be of its own kind (or they reset efSearch / nprobe).
+// `widen` multiplies the breadth (efSearch at least k, or nprobe) up to the whole index.
 std::unique_ptr<faiss::SearchParameters> ParamsFor(const faiss::Index& inner,
-                                                   faiss::IDSelector* sel) {
+                                                   faiss::IDSelector* sel, Idx k, double widen) {
+  auto wider = [widen](double breadth, double most) {
+    return static_cast<int>(std::min(most, std::ceil(breadth * widen)));
+  };
   std::unique_ptr<faiss::SearchParameters> params;
   if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&inner)) {
     auto p = std::make_unique<faiss::SearchParametersHNSW>();
-    p->efSearch = hnsw->hnsw.efSearch;
+    p->efSearch = wider(std::max<double>(hnsw->hnsw.efSearch, static_cast<double>(k)),
+                        static_cast<double>(inner.ntotal));
     params = std::move(p);
   } else if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(&inner)) {
     auto p = std::make_unique<faiss::SearchParametersIVF>();
-    p->nprobe = ivf->nprobe;
+    p->nprobe = static_cast<size_t>(
+        wider(static_cast<double>(ivf->nprobe), static_cast<double>(ivf->nlist)));
     params = std::move(p);
   } else {
     params = std::make_unique<faiss::SearchParameters>();
   }
   params->sel = sel;
   return params;
+}
+
+// Hits in FAISS's order, translated to chunk ids; FAISS pads missing hits with -1.
+std::vector<VectorHit> CollectHits(const std::vector<Idx>& id_map,
+                                   const std::vector<Idx>& positions,
+                                   const std::vector<float>& scores) {
+  std::vector<VectorHit> hits;
+  hits.reserve(positions.size());
+  for (size_t i = 0; i < positions.size(); ++i) {
+    if (positions[i] < 0) continue;
+    Idx id = id_map[static_cast<size_t>(positions[i])];
+    if (id >= 0) hits.push_back({id, scores[i]});
+  }
+  return hits;
 }
 
 // The search parameters an index carries, so a rebuild of the same kind keeps them.
@@ -103,18 +124,29 @@ class Reconstructor {
 // queries), yet the parallel region still starts a team and waits at its barrier for threads
 // that, on a busy machine, are not scheduled: measured on the 2-core machine while compilers
 // ran, 20k 384-d vectors, HNSW32 13.0 ms per search with 2 threads against 1.4 ms with 1 (Flat
-// 8.7 against 6.5). So a search runs with one OpenMP thread; the setting is the calling
-// thread's own and is restored after.
+// 8.7 against 6.5). Small adds and compactions (a document's chunks) suffer the same for no
+// gain: this module's tests took 12-24 s under load against 3 s with OMP_WAIT_POLICY=passive.
+// So those run with one OpenMP thread; the setting is the calling thread's own and is restored.
 class SingleThreadedOpenMp {
  public:
-  SingleThreadedOpenMp() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~SingleThreadedOpenMp() { omp_set_num_threads(saved_); }
+  explicit SingleThreadedOpenMp(bool active = true) : active_(active) {
+    if (!active_) return;
+    saved_ = omp_get_max_threads();
+    omp_set_num_threads(1);
+  }
+  ~SingleThreadedOpenMp() {
+    if (active_) omp_set_num_threads(saved_);
+  }
   SingleThreadedOpenMp(const SingleThreadedOpenMp&) = delete;
   SingleThreadedOpenMp& operator=(const SingleThreadedOpenMp&) = delete;
 
  private:
-  int saved_;
+  bool active_;
+  int saved_ = 1;
 };
+
+// Below this many vectors an add, training or compaction runs on one thread (see above).
+constexpr size_t kParallelMinimum = 8192;
 
 std::string FaissError(const char* what, const std::exception& e) {
   return std::string("FAISS ") + what + " failed: " + e.what();
@@ -241,12 +273,13 @@ Status FaissIndex::Add(const std::vector<IdVector>& items) {
 Status FaissIndex::AddLocked(const std::vector<Idx>& ids, const std::vector<float>& flat) {
   if (ids.empty()) return Status::Ok();
   auto n = static_cast<Idx>(ids.size());
+  SingleThreadedOpenMp small(ids.size() < kParallelMinimum);
   if (!index_->is_trained) {
     try {
       index_->train(n, flat.data());
     } catch (const std::exception& e) {
-      return FailedPrecondition("cannot train a " + factory_ + " index on " +
-                                std::to_string(n) + " vectors (" + e.what() +
+      return FailedPrecondition("cannot train a " + factory_ + " index on " + std::to_string(n) +
+                                " vectors (" + e.what() +
                                 "); build it with VectorIndex::Build from the whole collection");
     }
   }
@@ -297,23 +330,41 @@ Result<std::vector<VectorHit>> FaissIndex::Search(const std::vector<float>& quer
   std::shared_lock lock(mu_);
   int64_t n = std::min<int64_t>(k, index_->ntotal - tombstones_);
   if (n <= 0) return std::vector<VectorHit>{};
-  std::vector<float> scores(static_cast<size_t>(n));
-  std::vector<Idx> positions(static_cast<size_t>(n));
-  LiveSelector live(index_->id_map);
   try {
     SingleThreadedOpenMp one_thread;
-    auto params = ParamsFor(*index_->index, &live);
-    index_->index->search(1, query.data(), n, scores.data(), positions.data(),
-                          tombstones_ > 0 ? params.get() : nullptr);
+    return SearchLocked(query.data(), n);
   } catch (const std::exception& e) {
     return Internal(FaissError("search", e));
   }
+}
+
+std::vector<VectorHit> FaissIndex::SearchLocked(const float* query, Idx n) const {
+  std::vector<float> scores(static_cast<size_t>(n));
+  std::vector<Idx> positions(static_cast<size_t>(n));
+  const faiss::Index& inner = *index_->index;
+  if (tombstones_ == 0) {
+    inner.search(1, query, n, scores.data(), positions.data());
+    return CollectHits(index_->id_map, positions, scores);
+  }
+  // Tombstones still take room in HNSW's candidate list and IVF's probed lists, so a filtered
+  // search looks wider in proportion, and wider again while it finds fewer live hits than exist.
+  LiveSelector live(index_->id_map);
+  double widen =
+      static_cast<double>(index_->ntotal) / static_cast<double>(index_->ntotal - tombstones_);
   std::vector<VectorHit> hits;
-  hits.reserve(positions.size());
-  for (size_t i = 0; i < positions.size(); ++i) {
-    if (positions[i] < 0) continue;  // fewer hits than asked for
-    Idx id = index_->id_map[static_cast<size_t>(positions[i])];
-    if (id >= 0) hits.push_back({id, scores[i]});
+  for (int attempt = 0; attempt < 3 && static_cast<Idx>(hits.size()) < n; ++attempt) {
+    auto params = ParamsFor(inner, &live, n, widen * (1 << attempt));
+    inner.search(1, query, n, scores.data(), positions.data(), params.get());
+    hits = CollectHits(index_->id_map, positions, scores);
+  }
+  // With most of a graph tombstoned, HNSW (1.7.3) cannot reach every live vector: scan its
+  // storage, exactly, until Compact() repairs it.
+  auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&inner);
+  if (hnsw && static_cast<Idx>(hits.size()) < n) {
+    faiss::SearchParameters params;
+    params.sel = &live;
+    hnsw->storage->search(1, query, n, scores.data(), positions.data(), &params);
+    hits = CollectHits(index_->id_map, positions, scores);
   }
   return hits;
 }
@@ -329,6 +380,7 @@ Result<std::unique_ptr<faiss::IndexIDMap2>> FaissIndex::RebuildLive() const {
   }
   auto d = static_cast<size_t>(dimension_);
   try {
+    SingleThreadedOpenMp small(live.size() < kParallelMinimum);
     Reconstructor read(inner);
     std::vector<float> buffer;
     if (!(*fresh)->is_trained && !live.empty()) {  // on an even spread of the live vectors
@@ -363,8 +415,9 @@ Status FaissIndex::Compact() {
     std::shared_lock read(mu_);
     if (tombstones_ == 0) return Status::Ok();
     if (factory_.empty()) {
-      return FailedPrecondition("cannot compact a vector index of an undescribed kind; "
-                                "rebuild it with VectorIndex::Build from the stored embeddings");
+      return FailedPrecondition(
+          "cannot compact a vector index of an undescribed kind; "
+          "rebuild it with VectorIndex::Build from the stored embeddings");
     }
     auto rebuilt = RebuildLive();
     if (!rebuilt.ok()) return rebuilt.status();

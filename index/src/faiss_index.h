@@ -53,6 +53,7 @@ class FaissIndex final : public VectorIndex {
   bool RemovesInPlace() const;  // Flat: FAISS remove_ids; every other kind: tombstones
   void TombstoneLocked(Idx id);
   Status AddLocked(const std::vector<Idx>& ids, const std::vector<float>& flat);
+  std::vector<VectorHit> SearchLocked(const float* query, Idx n) const;  // throws FAISS errors
   Result<std::unique_ptr<faiss::IndexIDMap2>> RebuildLive() const;
 
   const int dimension_;

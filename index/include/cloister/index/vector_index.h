@@ -11,15 +11,35 @@
 //
 //   "Flat"        exact search, while the collection is below `exact_below` vectors;
 //   "HNSW32_SQ8"  approximate: HNSW graph (M = 32) over 8-bit scalar-quantized vectors, for
-//                 vectors of more than 192 dimensions (384 B + ~300 B of links per 384-d vector:
-//                 ~0.7 GiB per million instead of 1.7 GiB with float storage);
-//   "HNSW32"      approximate, float storage, for vectors of up to 192 dimensions (still under
-//                 1 GiB per million).
+//                 vectors of more than 128 dimensions (384 B of codes + ~336 B of links and ids
+//                 per 384-d vector, measured: 687 MiB per million instead of ~1.8 GiB);
+//   "HNSW32"      approximate, float storage, for vectors of up to 128 dimensions (4 B per
+//                 dimension + ~336 B: under 1 GiB per million).
 //
-// Why these, measured on the 2-core development machine (bench/search_bench, 384-d unit vectors
-// in 1000 Gaussian clusters, 1000 single-vector queries, one search at a time):
+// Why these, measured on the 2-core development machine with bench/search_bench (384-d unit
+// vectors in 1000 Gaussian clusters, 1000 fresh queries for the top 10, one at a time; the
+// machine was shared with other builds, so take latencies as +-30%):
 //
-//   MEASUREMENTS_PLACEHOLDER
+//   Flat (exact): p50 6.3 ms at 20k vectors, 9.4 at 30k, 15.5 at 50k, 33 at 100k, 1M_FLAT at
+//     1M: ~0.33 us per vector, memory-bound. 1.5 GiB per million vectors.
+//   HNSW32_SQ8, efConstruction 40: built from scratch in 66 s at 50k, 109 s at 100k,
+//     1M_BUILD at 1M (both cores). 687 MiB per million (1M_MEM at 1M).
+//     recall@10 against Flat and p50 at 100k for efSearch 32 / 64 / 96 / 128:
+//     0.918 / 0.968 / 0.977 / 0.981 and 0.35 / 0.46 / 0.60 / 0.99 ms; at 1M: 1M_RECALL.
+//     efConstruction 80 took 162 s at 100k for 0.978-0.983: 1.5x the build time (paid again by
+//     every rebuild and compaction on two cores) for what efSearch buys at query time instead.
+//   IVF1024,SQ8, nprobe 16: 10 s to build at 100k (k-means), p50 1.05 ms, recall@10 0.984,
+//     569 MiB per million. But on noise-like data (10000 clusters, spread 0.08) it fell to 0.46
+//     at nprobe 64 (3.1 ms) where HNSW kept 0.61 at efSearch 64 (2.8 ms), and its lists must be
+//     re-chosen and retrained as a collection grows or drifts; HNSW needs neither. IVF stays
+//     available through `factory` where build time matters more than either.
+//   exact_below = 50k: exact search stays near 15 ms there, small beside generation (seconds),
+//     and misses nothing; past it HNSW is 20-60x faster and the one rebuild costs about a minute.
+//   SQ8 storage costs 1-2% of recall@10 (the ceiling near 0.98-0.99 above) and saves 1.1 GiB
+//     per million 384-d vectors against float storage (HNSW32: ~1.8 GiB).
+//   Searches, and adds or compactions of fewer than 8192 vectors, run with one OpenMP thread
+//     (see faiss_index.cpp): with two, a busy machine made HNSW searches 9x and Flat 1.3x
+//     slower, as OpenMP waited at its barrier for a second thread that had nothing to do.
 //
 // Removal: Flat frees a removed vector at once. HNSW cannot remove, so other kinds tombstone it:
 // it leaves the results at once (searches skip it through a FAISS IDSelector) and its memory is
@@ -30,11 +50,11 @@
 // Thread safety: any number of concurrent Search, size(), kind() and Save calls; Add, Remove,
 // SetSearchOptions and the final swap of Compact take an exclusive lock. Compact rebuilds under a
 // shared lock, so searches go on meanwhile, but writers wait for it: minutes for a large HNSW
-// (see the build times below), so run it when ingestion is idle. FAISS parallelises inside a call with OpenMP (building, and the
-// exhaustive scan of a large Flat). A server answering many questions at once on few cores gains
-// nothing from that inside single-vector searches; if profiling shows OpenMP threads spinning
-// beside the server's own threads, call omp_set_num_threads(1) on the serving threads (or set
-// OMP_WAIT_POLICY=passive) rather than here: building still wants every core.
+// (build times above), so run it when ingestion is idle. FAISS parallelises Build, Add and
+// Compact with OpenMP over all cores (small ones excepted); Search uses one thread, so
+// concurrent searches scale with the caller's threads. If OpenMP's threads spinning idle after
+// a build ever show up beside llama.cpp, OMP_WAIT_POLICY=passive in the service's environment
+// stops it (not seen so far).
 #pragma once
 
 #include <cstdint>
@@ -58,8 +78,8 @@ struct VectorIndexOptions {
   // while inserting (efConstruction) and while searching (efSearch; raised to k when k is
   // larger). Apply to any HNSW index this creates, including one named by `factory`.
   int hnsw_m = 32;
-  int hnsw_ef_construction = 80;
-  int hnsw_ef_search = 64;
+  int hnsw_ef_construction = 40;
+  int hnsw_ef_search = 96;
   // IVF (only through `factory`): inverted lists probed per search.
   int ivf_nprobe = 32;
 };
@@ -80,7 +100,7 @@ using VectorBatchSource = std::function<Status(std::vector<IdVector>* batch)>;
 
 // The FAISS factory description the automatic choice gives a collection of `expected_size`
 // vectors of `dimension`: options.factory when set, else "Flat" below options.exact_below, else
-// "HNSW<M>_SQ8" above 192 dimensions and "HNSW<M>" up to 192.
+// "HNSW<M>_SQ8" above 128 dimensions and "HNSW<M>" up to 128.
 std::string ChooseFactory(int64_t expected_size, int dimension, const VectorIndexOptions& options);
 
 class VectorIndex {
@@ -91,15 +111,15 @@ class VectorIndex {
   static Result<std::unique_ptr<VectorIndex>> Create(int dimension,
                                                      const VectorIndexOptions& options);
   // An index of the kind ChooseFactory(all.size(), ...) names, trained if the kind needs it
-  // (on up to 131072 of the vectors) and holding all of them. Later duplicates of an id replace
+  // (on the first 131072 vectors) and holding all of them. Later duplicates of an id replace
   // earlier ones. Errors as Create, plus kInvalidArgument for a vector of the wrong length or a
   // negative id (naming it) and kInternal for a FAISS failure.
-  static Result<std::unique_ptr<VectorIndex>> Build(int dimension,
-                                                    const std::vector<IdVector>& all,
+  static Result<std::unique_ptr<VectorIndex>> Build(int dimension, const std::vector<IdVector>& all,
                                                     const VectorIndexOptions& options);
-  // The same, streaming: the kind is chosen for `expected_size`, the first vectors (up to the
-  // training sample) are held until training, the rest added batch by batch, so memory stays
-  // at the index plus one batch. An error from `next` is returned as is.
+  // The same, streaming: the kind is chosen for `expected_size`; vectors are held until the
+  // training sample is complete (kinds that train), then added 65536 at a time whatever the
+  // source's batch size, so memory stays at the index plus up to 131072 vectors. An error from
+  // `next` is returned as is.
   static Result<std::unique_ptr<VectorIndex>> Build(int dimension, int64_t expected_size,
                                                     const VectorBatchSource& next,
                                                     const VectorIndexOptions& options);
@@ -115,7 +135,8 @@ class VectorIndex {
   // Removed vectors still holding memory until Compact(); always 0 for Flat.
   virtual int64_t tombstones() const = 0;
   // The FAISS factory description of the inner index ("Flat", "HNSW32_SQ8", "IVF1024,SQ8"),
-  // the same after Load; "other" for a kind this module cannot describe.
+  // the same after Load. For a kind this module cannot describe: the override as spelled when
+  // created, "" when loaded.
   virtual std::string factory() const = 0;
   // A short description, e.g. "IDMap2,Flat (inner product)".
   virtual std::string kind() const = 0;
@@ -126,10 +147,12 @@ class VectorIndex {
   // batch: kFailedPrecondition if FAISS finds it too small (use Build instead).
   virtual Status Add(const std::vector<IdVector>& items) = 0;
   // Ids not present are ignored. Returns how many were removed; they never appear in results
-  // from now on.
+  // from now on. Flat frees them at once, other kinds at the next Compact().
   virtual int64_t Remove(const std::vector<int64_t>& ids) = 0;
-  // Up to k hits, best first, never a removed id. kInvalidArgument if the query length is not
-  // dimension(); kInternal for a FAISS failure.
+  // Up to k hits, best first, never a removed id. With tombstones the search widens (efSearch,
+  // nprobe) in proportion to them, and HNSW falls back to an exact scan of its stored vectors
+  // when the graph no longer reaches k live ones: slow, so Compact() long before that.
+  // kInvalidArgument if the query length is not dimension(); kInternal for a FAISS failure.
   virtual Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const = 0;
   // Rebuilds the same kind without the tombstoned vectors, freeing their memory; a no-op without
   // tombstones. Vectors come from the index itself: exact for float storage, while SQ8 vectors

@@ -1,0 +1,389 @@
+// bench/embed: embedding throughput against llama.cpp's own llama-embedding, same run.
+//
+//   build/bin/bench_embed [--texts 512] [--words 190] [--threads N] [--repeat 3]
+//                         [--ref-batch 512] [--corpus FILE.jsonl] [--keep DIR]
+//
+// The model is a random-weight BERT of bge-small-en-v1.5's shape (12 layers, hidden 384,
+// 12 heads, FFN 1536, 512 positions, CLS pooling, the bge WordPiece vocabulary), written as F16
+// and quantized to Q8_0 here, so the cost per token is the real model's. The texts are passages
+// of about `words` words (~250 tokens, the size our chunker makes) cut at sentence ends from the
+// XQuAD English paragraphs, cycled until there are `texts` of them.
+//
+// Ours: embed::Embedder as production opens it (max_tokens 512, max_sequences 16), `threads`
+// threads, timed around Embed() after a one-text warm-up; tokens/s from EmbedStats.
+// Theirs: `llama-embedding` built from the same llama.cpp source, on the same file and texts,
+// with the same threads and batch (-c/-b/-ub = 512; a BERT batch is one ubatch), the pooling the
+// model declares, timed as a subprocess. Its wall time includes loading the model, a warm-up and
+// writing the JSON; "load-adjusted" subtracts the wall time of the same command on one short
+// text, which leaves the embedding work plus the extra output. Medians of `repeat` runs, ours and
+// theirs alternating. `--ref-batch` gives the reference another batch (ours cannot exceed 512,
+// the model's context), to see what packing more texts per decode is worth. Other processes on
+// the machine distort both figures badly (ggml's threads wait for each other at every graph
+// node), so the 1-minute load average is printed before and after: run it on an idle machine.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cloister/core/log.h"
+#include "cloister/embed/embedder.h"
+#include "cloister/llm/runtime.h"
+#include "cloister/llm/synthetic.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+const char kSeparator[] = "<#sep#>";
+#ifdef CLOISTER_LLAMA_EMBEDDING
+const char kReference[] = CLOISTER_LLAMA_EMBEDDING;
+#else
+const char kReference[] = "";  // configured with CLOISTER_LLAMA_REFERENCE_TOOLS=OFF
+#endif
+
+struct Args {
+  int texts = 512;
+  int words = 190;
+  int threads = 0;  // 0: every core, as production
+  int repeat = 3;
+  int ref_batch = 512;  // -c, -b and -ub of llama-embedding; ours is 512 (EmbedderOptions)
+  fs::path corpus = fs::path(CLOISTER_SHARED_DIR) / "eval/xquad/beir-en/corpus.jsonl";
+  fs::path keep;  // write the model and texts here and keep them
+};
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "bench_embed: %s\n", what.c_str());
+  std::exit(2);
+}
+
+void AppendUtf8(std::string& out, unsigned cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// The string value of "text" in one JSON line (enough JSON for the BEIR corpus format).
+std::string TextField(const std::string& line) {
+  size_t at = line.find("\"text\"");
+  if (at == std::string::npos || (at = line.find('"', line.find(':', at) + 1)) == std::string::npos) return {};
+  std::string out;
+  for (size_t i = at + 1; i < line.size() && line[i] != '"'; ++i) {
+    if (line[i] != '\\' || i + 1 >= line.size()) {
+      out += line[i];
+      continue;
+    }
+    char e = line[++i];
+    if (e == 'u' && i + 4 < line.size()) {
+      unsigned cp = static_cast<unsigned>(std::stoul(line.substr(i + 1, 4), nullptr, 16));
+      i += 4;
+      if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < line.size() && line[i + 1] == '\\') {
+        unsigned lo = static_cast<unsigned>(std::stoul(line.substr(i + 3, 4), nullptr, 16));
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        i += 6;
+      }
+      AppendUtf8(out, cp);
+    } else {
+      out += e == 'n' || e == 't' || e == 'r' ? ' ' : e;  // one text per line for the reference
+    }
+  }
+  return out;
+}
+
+// `n` passages of about `words` words, each ending at a sentence end when one comes soon.
+std::vector<std::string> BuildTexts(const fs::path& corpus, int n, int words) {
+  std::ifstream in(corpus);
+  if (!in) Die("cannot read the corpus " + corpus.string() + " (--corpus FILE.jsonl)");
+  std::vector<std::string> stream;
+  for (std::string line, w; std::getline(in, line);) {
+    std::istringstream ws(TextField(line));
+    while (ws >> w) stream.push_back(w);
+  }
+  if (stream.empty()) Die("no \"text\" fields in " + corpus.string());
+  std::vector<std::string> texts;
+  size_t pos = 0;
+  while (static_cast<int>(texts.size()) < n) {
+    std::string text;
+    for (int k = 0;; ++k, ++pos) {
+      const std::string& w = stream[pos % stream.size()];
+      text += (k ? " " : "") + w;
+      char last = w.back();
+      bool sentence_end = last == '.' || last == '?' || last == '!';
+      if ((k + 1 >= words && sentence_end) || k + 1 >= words + words / 5) break;
+    }
+    ++pos;
+    texts.push_back(std::move(text));
+  }
+  return texts;
+}
+
+void WriteFile(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  if (!out) Die("cannot write " + path.string());
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+fs::path BuildModel(const fs::path& dir) {
+  auto spec = cloister::llm::SyntheticModelSpec::BgeSmallShape(fs::path(CLOISTER_VOCAB_DIR) /
+                                                                "ggml-vocab-bert-bge.gguf");
+  // Written as F32, not F16: the writer would make position_embd and token_types F16 too, which
+  // llama_model_quantize leaves unquantized and llama.cpp's CPU backend cannot add to F32
+  // activations (ggml aborts: "binary_op: unsupported types"). Real conversions keep both F32,
+  // as quantizing from F32 does; every matrix is Q8_0 either way.
+  spec.f16_weights = false;
+  fs::path f32 = dir / "bge-small-shape-f32.gguf", q8 = dir / "bge-small-shape-q8_0.gguf";
+  auto start = Clock::now();
+  cloister::Status st = cloister::llm::WriteSyntheticModel(spec, f32);
+  if (!st.ok()) Die("cannot write the model: " + st.ToString());
+  st = cloister::llm::QuantizeModel(f32, q8, "Q8_0");
+  if (!st.ok()) Die("cannot quantize the model: " + st.ToString());
+  std::printf("model: %s (%.1f MiB, Q8_0 of random weights), built in %.1f s\n", q8.filename().c_str(),
+              static_cast<double>(fs::file_size(q8)) / (1 << 20), Seconds(start));
+  fs::remove(f32);
+  return q8;
+}
+
+struct OurRun {
+  double seconds = 0;  // EmbedStats: tokenisation and decode
+  double wall = 0;     // around Embed(), including normalisation and copies
+  uint64_t tokens = 0;
+  uint64_t truncated = 0;
+};
+
+OurRun RunOurs(const fs::path& model, const std::vector<std::string>& texts, int threads) {
+  namespace embed = cloister::embed;
+  embed::EmbedderOptions options;  // production defaults but for threads
+  options.threads = threads;
+  auto embedder = embed::Embedder::Open(model, options);
+  if (!embedder.ok()) Die("cannot open the embedder: " + embedder.status().ToString());
+  // llama-embedding warms up while loading (subtracted with its load time); so do we, untimed.
+  if (!(*embedder)->Embed({"hello world"}).ok()) Die("warm-up embedding failed");
+  embed::EmbedStats before = (*embedder)->stats();
+  auto start = Clock::now();
+  auto vectors = (*embedder)->Embed(texts);
+  OurRun run;
+  run.wall = Seconds(start);
+  if (!vectors.ok() || vectors->size() != texts.size()) Die("embedding failed: " + vectors.status().ToString());
+  embed::EmbedStats after = (*embedder)->stats();
+  run.seconds = after.seconds - before.seconds;
+  run.tokens = after.tokens - before.tokens;
+  run.truncated = after.truncated - before.truncated;
+  return run;
+}
+
+// Runs argv with stdout and stderr into files. Wall seconds; dies unless it exits 0.
+double TimeProcess(std::vector<std::string> args, const fs::path& out, const fs::path& err) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  auto start = Clock::now();
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) Die("cannot start " + args[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  double wall = Seconds(start);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Die(args[0] + " failed; see " + err.string());
+  }
+  return wall;
+}
+
+struct TheirRun {
+  double wall = 0;      // the whole process
+  double tiny = 0;      // the same command on one short text: load, warm-up, exit
+  double eval_ms = 0;   // its own "prompt eval time" (llama_perf), when it prints one
+  uint64_t tokens = 0;  // summed from its "n_tokens = N, n_seq = M" lines
+  int batches = 0;
+  int outputs = 0;      // embeddings in its JSON
+};
+
+// Sums the per-batch log lines and reads llama_perf's prompt eval time.
+void ParseReferenceLog(const std::string& log, TheirRun& run) {
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    size_t at = line.find("n_tokens = ");
+    if (line.find("batch_decode") != std::string::npos && at != std::string::npos) {
+      run.tokens += std::stoull(line.substr(at + 11));
+      ++run.batches;
+    }
+    if ((at = line.find("prompt eval time =")) != std::string::npos) {
+      run.eval_ms = std::stod(line.substr(at + 18));
+    }
+  }
+}
+
+int CountOf(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (size_t at = 0; (at = haystack.find(needle, at)) != std::string::npos; at += needle.size()) ++n;
+  return n;
+}
+
+std::vector<std::string> ReferenceCommand(const fs::path& model, const fs::path& texts, int threads,
+                                          int batch) {
+  const std::string t = std::to_string(threads), b = std::to_string(batch);
+  return {kReference, "-m", model.string(), "-f", texts.string(),
+          "--embd-separator", kSeparator, "--embd-output-format", "json",
+          "-c", b, "-b", b, "-ub", b, "-t", t, "-tb", t};
+}
+
+TheirRun RunTheirs(const fs::path& dir, const fs::path& model, const Args& args) {
+  TheirRun run;
+  fs::path out = dir / "ref.out", err = dir / "ref.err";
+  run.wall = TimeProcess(ReferenceCommand(model, dir / "texts.txt", args.threads, args.ref_batch), out, err);
+  ParseReferenceLog(ReadFile(err) + ReadFile(out), run);
+  run.outputs = CountOf(ReadFile(out), "\"index\":");
+  run.tiny = TimeProcess(ReferenceCommand(model, dir / "tiny.txt", args.threads, args.ref_batch),
+                         dir / "tiny.out", dir / "tiny.err");
+  return run;
+}
+
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
+}
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--texts") a.texts = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--words") a.words = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--threads") a.threads = std::max(0, std::atoi(v.c_str()));
+    else if (k == "--repeat") a.repeat = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--ref-batch") a.ref_batch = std::max(8, std::atoi(v.c_str()));
+    else if (k == "--corpus") a.corpus = v;
+    else if (k == "--keep") a.keep = v;
+    else Die("unknown option " + k + " (see the comment at the top of bench/embed_bench.cpp)");
+  }
+  if (a.threads == 0) a.threads = cloister::llm::DefaultThreads();
+  return a;
+}
+
+fs::path WorkDir(const Args& args) {
+  if (!args.keep.empty()) {
+    fs::create_directories(args.keep);
+    return args.keep;
+  }
+  std::string pattern = (fs::temp_directory_path() / "cloister-bench-embed-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) Die("mkdtemp failed");
+  return pattern;
+}
+
+struct Medians {
+  std::vector<double> ours, ours_wall, wall, tiny, adjusted, eval;
+};
+
+void PrintReport(const std::vector<std::string>& texts, const Args& args, const OurRun& ours,
+                 const TheirRun& theirs, const Medians& m) {
+  const double n = static_cast<double>(texts.size()), tok = static_cast<double>(ours.tokens);
+  std::printf("texts: %zu passages, %.0f tokens (%.0f per text), %llu truncated; %d threads, "
+              "batch 512 (llama-embedding: %d), median of %d\n", texts.size(), tok, tok / n,
+              static_cast<unsigned long long>(ours.truncated), args.threads, args.ref_batch, args.repeat);
+  auto row = [&](const char* name, double s, const char* how) {
+    std::printf("  %-34s %8.0f tokens/s %7.1f texts/s %7.3f s  %s\n", name, tok / s, n / s, s, how);
+  };
+  double ours_s = Median(m.ours);
+  row("cloister Embedder", ours_s, "EmbedStats (tokenise + decode)");
+  row("cloister Embedder, wall", Median(m.ours_wall), "around Embed()");
+  if (!kReference[0]) {
+    std::printf("  no reference: configure with -DCLOISTER_LLAMA_REFERENCE_TOOLS=ON\n");
+    return;
+  }
+  double adjusted = Median(m.adjusted);
+  row("llama-embedding, wall", Median(m.wall), "whole process: load, warm-up, embed, JSON");
+  row("llama-embedding, load-adjusted", adjusted, "minus the same command on one text");
+  std::printf("  %-34s %33.3f s  the same command on one text\n", "llama-embedding, load only",
+              Median(m.tiny));
+  if (theirs.eval_ms > 0) row("llama-embedding, prompt eval", Median(m.eval), "its llama_perf (decode only)");
+  std::printf("  llama-embedding: %llu tokens in %d batches, %d embeddings written\n",
+              static_cast<unsigned long long>(theirs.tokens), theirs.batches, theirs.outputs);
+  if (theirs.outputs != static_cast<int>(texts.size())) {
+    std::printf("  WARNING: llama-embedding wrote %d embeddings for %zu texts\n", theirs.outputs, texts.size());
+  }
+  std::printf("  ratio ours/theirs  %.2f load-adjusted, %.2f against its whole process  (target >= 0.90)\n",
+              adjusted / ours_s, Median(m.wall) / ours_s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = ParseArgs(argc, argv);
+  // The embedder logs a warning per decode (see docs/benchmarks.md); the figures are what we print.
+  if (!std::getenv("CLOISTER_LOG")) cloister::log::SetLevel(cloister::log::Level::kError);
+  double load_before = LoadAverage();
+  fs::path dir = WorkDir(args);
+  fs::path model = BuildModel(dir);
+  std::vector<std::string> texts = BuildTexts(args.corpus, args.texts, args.words);
+  std::string joined;
+  for (const auto& t : texts) joined += (joined.empty() ? "" : kSeparator) + t;
+  WriteFile(dir / "texts.txt", joined);
+  WriteFile(dir / "tiny.txt", "hello world");
+
+  Medians m;
+  OurRun ours;
+  TheirRun theirs;
+  for (int r = 0; r < args.repeat; ++r) {
+    ours = RunOurs(model, texts, args.threads);
+    m.ours.push_back(ours.seconds);
+    m.ours_wall.push_back(ours.wall);
+    if (kReference[0]) {
+      theirs = RunTheirs(dir, model, args);
+      m.wall.push_back(theirs.wall);
+      m.tiny.push_back(theirs.tiny);
+      m.adjusted.push_back(theirs.wall - theirs.tiny);
+      m.eval.push_back(theirs.eval_ms / 1000.0);
+    }
+    std::fprintf(stderr, "run %d: ours %.3f s, llama-embedding %.3f s (%.3f s on one text)\n", r + 1,
+                 ours.seconds, theirs.wall, theirs.tiny);
+  }
+  PrintReport(texts, args, ours, theirs, m);
+  std::printf("  load average (1 min): %.2f before, %.2f after  (anything else running distorts both)\n",
+              load_before, LoadAverage());
+  if (args.keep.empty()) fs::remove_all(dir);
+  return 0;
+}
