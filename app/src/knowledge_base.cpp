@@ -112,9 +112,12 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     };
     std::vector<JobOutcome> outcomes = pipeline_->WaitFor(ids, tick);
     tick();
-    if (cloister::Status saved = retriever_->Save(); !saved.ok()) {
-      log::Warn("index", "vector index not saved; it will be rebuilt at the next start",
-                {{"error", saved.message()}});
+    {
+      std::lock_guard lock(mu_);
+      if (cloister::Status kept = retriever_->Maintain(catalog_); !kept.ok()) {
+        log::Warn("index", "vector index not maintained or saved; it is checked again at the next start",
+                  {{"error", kept.message()}});
+      }
     }
     IngestReport report;
     for (const auto& o : outcomes) {
@@ -149,7 +152,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> chunks, catalog_.ChunkIdsOfDocument(id));
     retriever_->Forget(chunks);
     CLOISTER_RETURN_IF_ERROR(catalog_.DeleteDocument(id));
-    return retriever_->Save();
+    return retriever_->Maintain(catalog_);
   }
 
   cloister::Status StartBackground() override {

@@ -121,7 +121,7 @@ Status Retriever::Rebuild(storage::Catalog& catalog, int64_t expected) {
     return Status::Ok();
   }));
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<index::VectorIndex> built,
-                            index::VectorIndex::Build(embedder_->dimension(), all, {}));
+                            index::VectorIndex::Build(embedder_->dimension(), all, IndexOptions()));
   {
     std::lock_guard lock(index_mu_);
     index_ = std::move(built);
@@ -164,6 +164,34 @@ void Retriever::Forget(const std::vector<int64_t>& chunk_ids) {
     idx = index_;
   }
   if (idx && idx->Remove(chunk_ids) > 0) dirty_ = true;
+}
+
+index::VectorIndexOptions Retriever::IndexOptions() const {
+  index::VectorIndexOptions o;
+  o.factory = config_.index.factory;
+  o.exact_below = config_.index.exact_below;
+  return o;
+}
+
+Status Retriever::Maintain(storage::Catalog& catalog) {
+  if (!embedder_) return Status::Ok();
+  std::shared_ptr<index::VectorIndex> idx;
+  {
+    std::lock_guard lock(index_mu_);
+    idx = index_;
+  }
+  if (index::ShouldRebuild(*idx, IndexOptions())) {
+    log::Info("index", "collection size calls for another index kind; rebuilding",
+              {{"vectors", std::to_string(idx->size())}, {"kind", idx->factory()}});
+    CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog.Stats());
+    return Rebuild(catalog, stats.embeddings_by_model[model_id_]);
+  }
+  if (idx->tombstones() > 0 &&
+      static_cast<double>(idx->tombstones()) > config_.index.compact_ratio * static_cast<double>(idx->size())) {
+    CLOISTER_RETURN_IF_ERROR(idx->Compact());
+    dirty_ = true;
+  }
+  return Save();
 }
 
 Status Retriever::Save() {

@@ -50,6 +50,10 @@ class Retriever {
   Result<SearchResults> Search(storage::Catalog& catalog, const std::string& query,
                                const SearchOptions& options);
 
+  // Keeps the index the right kind and size: rebuilt from the stored embeddings when the
+  // collection crossed the exact/approximate threshold, compacted when removed vectors pile up.
+  // Called after ingestion batches; searches go on meanwhile (the new index is swapped in).
+  Status Maintain(storage::Catalog& catalog);
   // Writes the index file if it changed since the last save.
   Status Save();
   std::string index_kind() const;
@@ -64,6 +68,8 @@ class Retriever {
                        std::set<std::pair<int64_t, int>>* taken, SearchHit* hit);
   Status Diversify(storage::Catalog& catalog, const SearchOptions& o,
                    std::vector<std::pair<int64_t, double>>* ranking);
+
+  index::VectorIndexOptions IndexOptions() const;
 
   Config config_;
   std::unique_ptr<embed::Embedder> embedder_;

@@ -133,6 +133,22 @@ TEST_F(RetrievalTest, ACorruptOrMissingIndexIsRebuiltFromTheStoredEmbeddingsWith
   EXPECT_TRUE(fs::exists(config_.index_path()));
 }
 
+TEST_F(RetrievalTest, TheIndexBecomesApproximateWhenTheCollectionGrowsPastTheThreshold) {
+  WithEmbeddingModel();
+  config_.index.exact_below = 3;  // four chunks: past it
+  Open();
+  IngestDocs();
+  auto status = kb_->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_NE(status->index_kind.find("HNSW"), std::string::npos) << status->index_kind;
+  EXPECT_EQ(status->index_size, status->chunks);
+  EXPECT_FALSE(Find("canteen noon", SearchMode::kVector).results.empty());
+  // Removing most of the collection compacts (or rebuilds) and search still answers.
+  SearchResults all = Find("refund parking badge canteen", SearchMode::kLexical);
+  for (size_t i = 0; i + 1 < all.results.size(); ++i) (void)kb_->DeleteDocument(all.results[i].document_id);
+  EXPECT_EQ(kb_->Status()->index_size, kb_->Status()->chunks);
+}
+
 TEST_F(RetrievalTest, HostileQueriesReturnResultsOrNothingInEveryMode) {
   WithEmbeddingModel();
   Open();

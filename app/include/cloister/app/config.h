@@ -27,6 +27,12 @@ struct IngestConfig {
   std::filesystem::path worker_binary;
 };
 
+struct IndexConfig {
+  std::string factory;            // FAISS index_factory string; empty: chosen by collection size
+  int64_t exact_below = 50'000;   // automatic choice: exact search below this many vectors
+  double compact_ratio = 0.2;     // compact when removed vectors exceed this share of live ones
+};
+
 struct Config {
   std::filesystem::path data_dir = "data";      // SQLite catalog, FAISS index, originals
   std::filesystem::path models_dir = "models";  // *.gguf, classified as embedding or chat
@@ -35,6 +41,7 @@ struct Config {
   uint16_t port = 8080;                         // serve: listen port (0: any free port)
   int http_threads = 16;                        // serve: request worker threads
   IngestConfig ingest;
+  IndexConfig index;
 
   std::filesystem::path catalog_path() const { return data_dir / "cloister.db"; }
   std::filesystem::path index_path() const { return data_dir / "vectors.faiss"; }
