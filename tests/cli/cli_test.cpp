@@ -295,14 +295,16 @@ int CountHits(const fs::path& data, const std::string& word) {
 // SIGKILL in the middle of ingestion, then ingest again: every document exactly once.
 TEST(CliIngestTest, AKillMidwayLeavesNoHalfDocumentAndARerunCompletesExactlyOnce) {
   fixtures::TempDir dir;
-  const int kFiles = 60;
+  const int kFiles = 120;
   fs::create_directories(dir / "in");
   for (int i = 0; i < kFiles; ++i) {
     std::ofstream out(dir / ("in/f" + std::to_string(i) + ".txt"));
     out << "File " << i << " is about token" << i << "x. ";  // once: one chunk finds it
     for (int s = 0; s < 200; ++s) out << "Sentence " << s << " of file " << i << " goes on. ";
   }
-  pid_t pid = Spawn({"ingest", (dir / "in").string(), "--data", (dir / "data").string()}, dir / "o1", dir / "e1");
+  // One worker, so the kill lands well before the last file.
+  pid_t pid = Spawn({"ingest", (dir / "in").string(), "--workers", "1", "--data", (dir / "data").string()},
+                    dir / "o1", dir / "e1");
   for (int i = 0; i < 400; ++i) {  // wait until some files are done, not all
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
     CliRun s = Cloister({"status", "--json", "--data", (dir / "data").string()});
@@ -320,7 +322,7 @@ TEST(CliIngestTest, AKillMidwayLeavesNoHalfDocumentAndARerunCompletesExactlyOnce
   EXPECT_EQ(Json(again.out)->getArray("failed")->size(), 0u);
   auto st = Json(Cloister({"status", "--json", "--data", (dir / "data").string()}).out);
   EXPECT_EQ(st->getValue<int>("documents"), kFiles);
-  for (int i = 0; i < kFiles; i += 7) EXPECT_EQ(CountHits(dir / "data", "token" + std::to_string(i) + "x"), 1) << i;
+  for (int i = 0; i < kFiles; i += 13) EXPECT_EQ(CountHits(dir / "data", "token" + std::to_string(i) + "x"), 1) << i;
 
   // The same files ingested in one clean run give the same number of chunks: none duplicated.
   CliRun clean = Cloister({"ingest", (dir / "in").string(), "--json", "--data", (dir / "clean").string()});
