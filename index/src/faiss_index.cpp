@@ -26,6 +26,7 @@ namespace {
 
 constexpr size_t kCompactBatch = 65536;
 constexpr size_t kTrainingSample = 131072;
+constexpr size_t kTrainingPerList = 64;  // IVF: k-means over 64 vectors per list at least
 
 // Keeps a position of the inner index when its vector is live: its id-map entry is not -1.
 class LiveSelector final : public faiss::IDSelector {
@@ -148,6 +149,41 @@ class SingleThreadedOpenMp {
 // Below this many vectors an add, training or compaction runs on one thread (see above).
 constexpr size_t kParallelMinimum = 8192;
 
+// Gives `to`, an empty index of the same description, the training of `from` (IVF centroids,
+// SQ8 ranges), so a compaction neither repeats k-means nor moves the quantizer. False when the
+// kinds do not allow it; `to` is then trained afresh.
+bool CopyTraining(const faiss::Index& from, faiss::Index* to) {
+  const faiss::ScalarQuantizer* sq_from = nullptr;
+  faiss::ScalarQuantizer* sq_to = nullptr;
+  if (auto* a = dynamic_cast<const faiss::IndexIVF*>(&from)) {
+    auto* b = dynamic_cast<faiss::IndexIVF*>(to);
+    auto* qa = dynamic_cast<const faiss::IndexFlat*>(a->quantizer);
+    auto* qb = b ? dynamic_cast<faiss::IndexFlat*>(b->quantizer) : nullptr;
+    if (!qa || !qb || a->nlist != b->nlist) return false;
+    qb->reset();
+    qb->add(qa->ntotal, qa->get_xb());
+    auto* sa = dynamic_cast<const faiss::IndexIVFScalarQuantizer*>(a);
+    auto* sb = dynamic_cast<faiss::IndexIVFScalarQuantizer*>(b);
+    if (sa && sb) {
+      sq_from = &sa->sq;
+      sq_to = &sb->sq;
+    }
+  } else if (auto* a = dynamic_cast<const faiss::IndexHNSW*>(&from)) {
+    auto* b = dynamic_cast<faiss::IndexHNSW*>(to);
+    auto* sa = dynamic_cast<const faiss::IndexScalarQuantizer*>(a->storage);
+    auto* sb = b ? dynamic_cast<faiss::IndexScalarQuantizer*>(b->storage) : nullptr;
+    if (!sa || !sb) return false;
+    sq_from = &sa->sq;
+    sq_to = &sb->sq;
+    sb->is_trained = true;
+  } else {
+    return false;
+  }
+  if (sq_from) *sq_to = *sq_from;
+  to->is_trained = true;
+  return true;
+}
+
 std::string FaissError(const char* what, const std::exception& e) {
   return std::string("FAISS ") + what + " failed: " + e.what();
 }
@@ -230,6 +266,12 @@ std::string FaissIndex::kind() const {
 bool FaissIndex::NeedsTraining() const {
   std::shared_lock lock(mu_);
   return !index_->is_trained;
+}
+
+size_t FaissIndex::TrainingSample() const {
+  std::shared_lock lock(mu_);
+  auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_->index);
+  return std::max(kTrainingSample, ivf ? kTrainingPerList * ivf->nlist : 0);
 }
 
 bool FaissIndex::RemovesInPlace() const {
@@ -383,6 +425,7 @@ Result<std::unique_ptr<faiss::IndexIDMap2>> FaissIndex::RebuildLive() const {
     SingleThreadedOpenMp small(live.size() < kParallelMinimum);
     Reconstructor read(inner);
     std::vector<float> buffer;
+    if (!(*fresh)->is_trained && CopyTraining(inner, (*fresh)->index)) (*fresh)->is_trained = true;
     if (!(*fresh)->is_trained && !live.empty()) {  // on an even spread of the live vectors
       size_t step = std::max<size_t>(1, live.size() / kTrainingSample);
       for (size_t i = 0; i < live.size(); i += step) {

@@ -45,8 +45,10 @@ class FaissIndex final : public VectorIndex {
   Status SetSearchOptions(const VectorIndexOptions& options) override;
   Status Save(const std::filesystem::path& path) const override;
 
-  // True while the inner index still needs training (Build holds vectors back until then).
+  // True while the inner index still needs training (Build holds vectors back until then), and
+  // how many vectors to train it on.
   bool NeedsTraining() const;
+  size_t TrainingSample() const;
 
  private:
   void AdoptIndex(std::unique_ptr<faiss::IndexIDMap2> index);

@@ -3,6 +3,8 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/index_io.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <exception>
 #include <system_error>
 
@@ -12,19 +14,35 @@ namespace cloister::index {
 namespace fs = std::filesystem;
 namespace {
 
-// Build holds back this many vectors to train on (SQ8 ranges, IVF centroids); FAISS samples
-// IVF training further itself.
-constexpr size_t kTrainingSample = 131072;
 constexpr size_t kBuildBatch = 65536;
 // Above this many dimensions float storage would pass 1 GiB (1074 B per vector) per million
-// vectors: 4 B per dimension + ~336 B of HNSW32 links, ids and id map (measured: 687 MiB per
-// million for HNSW32_SQ8 at 384-d, 384 B of which are codes). So SQ8 beyond it.
+// vectors; SQ8 keeps one byte per dimension (measured overheads in the header).
 constexpr int kFloatStorageMaxDimension = 128;
+// FAISS's k-means wants at least 39 training vectors per list; more lists than this make the
+// training (k-means over 64 vectors per list) cost minutes on two cores.
+constexpr int64_t kMinVectorsPerList = 39;
+constexpr int64_t kMaxLists = 4096;
+
+// About 4 sqrt(n) lists (FAISS's guideline is 4 to 16 sqrt(n)), rounded down to a power of two,
+// so a collection has to grow fourfold before the choice moves up one step.
+int64_t IvfLists(int64_t n) {
+  int64_t lists = 1;
+  while (lists * 2 <= kMaxLists && lists * 2 * kMinVectorsPerList <= n &&
+         static_cast<double>(lists * 2) <= 4 * std::sqrt(static_cast<double>(n))) {
+    lists *= 2;
+  }
+  return lists;
+}
+
+// The list count of an "IVF<n>,..." description, 0 for other kinds.
+int64_t ListsOf(const std::string& factory) {
+  if (factory.rfind("IVF", 0) != 0) return 0;
+  return std::atoll(factory.c_str() + 3);
+}
 
 Status ValidateOptions(int dimension, const VectorIndexOptions& o) {
   if (dimension <= 0) return InvalidArgument("vector dimension must be positive");
   if (o.exact_below < 0) return InvalidArgument("index option exact_below must not be negative");
-  if (o.hnsw_m < 2) return InvalidArgument("index option hnsw_m must be at least 2");
   if (o.hnsw_ef_construction < 1 || o.hnsw_ef_search < 1) {
     return InvalidArgument("index options hnsw_ef_construction and hnsw_ef_search must be >= 1");
   }
@@ -49,16 +67,17 @@ bool IsExact(const std::string& factory) { return factory == "Flat"; }
 std::string ChooseFactory(int64_t expected_size, int dimension, const VectorIndexOptions& options) {
   if (!options.factory.empty()) return options.factory;
   if (expected_size < options.exact_below) return "Flat";
-  std::string hnsw = "HNSW" + std::to_string(options.hnsw_m);
-  return dimension > kFloatStorageMaxDimension ? hnsw + "_SQ8" : hnsw;
+  std::string ivf = "IVF" + std::to_string(IvfLists(expected_size));
+  return ivf + (dimension > kFloatStorageMaxDimension ? ",SQ8" : ",Flat");
 }
 
 bool ShouldRebuild(const VectorIndex& index, const VectorIndexOptions& options) {
   if (!options.factory.empty()) return false;
   int64_t size = index.size();
-  bool exact = IsExact(index.factory());
-  if (exact) return size >= options.exact_below;
-  return size < options.exact_below / 2;
+  if (IsExact(index.factory())) return size >= options.exact_below;
+  if (size < options.exact_below / 2) return true;
+  int64_t lists = ListsOf(index.factory());
+  return lists > 0 && IvfLists(size) >= 2 * lists;
 }
 
 Result<std::unique_ptr<VectorIndex>> VectorIndex::Create(int dimension,
@@ -94,7 +113,7 @@ Result<std::unique_ptr<VectorIndex>> VectorIndex::Build(int dimension, int64_t e
     CLOISTER_RETURN_IF_ERROR(next(&batch));
     if (batch.empty()) break;
     for (auto& item : batch) held.push_back(std::move(item));
-    if (held.size() >= (index->NeedsTraining() ? kTrainingSample : kBuildBatch)) {
+    if (held.size() >= (index->NeedsTraining() ? index->TrainingSample() : kBuildBatch)) {
       CLOISTER_RETURN_IF_ERROR(index->Add(held));
       held.clear();
     }

@@ -69,11 +69,17 @@ TEST(ChooseFactoryTest, ExactBelowTheThresholdApproximateFromIt) {
   VectorIndexOptions o{.exact_below = 1000};
   EXPECT_EQ(ChooseFactory(0, 384, o), "Flat");
   EXPECT_EQ(ChooseFactory(999, 384, o), "Flat");
-  EXPECT_EQ(ChooseFactory(1000, 384, o), "HNSW32_SQ8");
-  EXPECT_EQ(ChooseFactory(1000, 128, o), "HNSW32");  // float storage stays under 1 GiB / 1M
-  EXPECT_EQ(ChooseFactory(1000, 129, o), "HNSW32_SQ8");
-  o.hnsw_m = 16;
-  EXPECT_EQ(ChooseFactory(5'000'000, 384, o), "HNSW16_SQ8");
+  EXPECT_EQ(ChooseFactory(1000, 384, o), "IVF16,SQ8");   // 39+ training vectors per list
+  EXPECT_EQ(ChooseFactory(1000, 128, o), "IVF16,Flat");  // float storage stays under 1 GiB / 1M
+  EXPECT_EQ(ChooseFactory(1000, 129, o), "IVF16,SQ8");
+}
+
+TEST(ChooseFactoryTest, ListsGrowWithTheSquareRootOfTheCollection) {
+  VectorIndexOptions o;
+  EXPECT_EQ(ChooseFactory(50'000, 384, o), "IVF512,SQ8");
+  EXPECT_EQ(ChooseFactory(100'000, 384, o), "IVF1024,SQ8");
+  EXPECT_EQ(ChooseFactory(1'000'000, 384, o), "IVF2048,SQ8");
+  EXPECT_EQ(ChooseFactory(100'000'000, 384, o), "IVF4096,SQ8");
 }
 
 TEST(ChooseFactoryTest, OverrideWinsAtEverySize) {
@@ -88,8 +94,8 @@ TEST(VectorIndexBuildTest, AutomaticKindIsExactBelowThresholdAndApproximateAbove
   auto large = MustBuild(16, RandomUnit(16, 500, 1), o);
   ASSERT_TRUE(small && large);
   EXPECT_EQ(small->factory(), "Flat");
-  EXPECT_EQ(large->factory(), "HNSW32");
-  EXPECT_EQ(large->kind(), "IDMap2,HNSW32 (inner product)");
+  EXPECT_EQ(large->factory(), "IVF8,Flat");
+  EXPECT_EQ(large->kind(), "IDMap2,IVF8,Flat (inner product)");
   EXPECT_EQ(large->size(), 500);
   auto created = VectorIndex::Create(16, o);
   ASSERT_TRUE(created.ok());
@@ -102,7 +108,7 @@ TEST(VectorIndexBuildTest, ApproximateRecallAt10IsAtLeastPointNineOn20kVectors) 
   auto exact = MustBuild(16, data, {.factory = "Flat"});
   auto approx = MustBuild(16, data, {.exact_below = 1000});
   ASSERT_TRUE(exact && approx);
-  ASSERT_EQ(approx->factory(), "HNSW32");
+  ASSERT_EQ(approx->factory(), "IVF512,Flat");
   EXPECT_GE(RecallAt10(*exact, *approx, queries), 0.9);
 }
 
@@ -111,7 +117,7 @@ TEST(VectorIndexBuildTest, QuantizedKindsReachRecallAt10OfPointNine) {
   auto queries = RandomUnit(16, 100, 5);
   auto exact = MustBuild(16, data, {.factory = "Flat"});
   ASSERT_TRUE(exact);
-  for (std::string factory : {"HNSW32_SQ8", "IVF32,SQ8"}) {
+  for (std::string factory : {"HNSW32", "HNSW32_SQ8", "IVF32,SQ8"}) {
     auto approx = MustBuild(16, data, {.factory = factory, .ivf_nprobe = 16});
     ASSERT_TRUE(approx);
     EXPECT_EQ(approx->factory(), factory);
@@ -148,9 +154,9 @@ TEST(VectorIndexBuildTest, WrongDimensionOrNegativeIdIsInvalidArgumentNamingIt) 
   auto negative = VectorIndex::Build(8, {{-5, std::vector<float>(8, 0.1f)}}, {});
   ASSERT_EQ(negative.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(negative.status().message().find("-5"), std::string::npos);
-  auto hnsw = MustBuild(8, RandomUnit(8, 50, 8), {.exact_below = 10});
-  ASSERT_TRUE(hnsw);
-  EXPECT_EQ(hnsw->Search(std::vector<float>(9, 0.1f), 3).status().code(),
+  auto approx = MustBuild(8, RandomUnit(8, 50, 8), {.exact_below = 10});
+  ASSERT_TRUE(approx);
+  EXPECT_EQ(approx->Search(std::vector<float>(9, 0.1f), 3).status().code(),
             StatusCode::kInvalidArgument);
 }
 
@@ -159,7 +165,7 @@ TEST(VectorIndexBuildTest, BadFactoryOrOptionIsInvalidArgument) {
   EXPECT_EQ(code({.factory = "HNSW32,Flat,Flat"}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.factory = "IDMap2,Flat"}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.exact_below = -1}), StatusCode::kInvalidArgument);
-  EXPECT_EQ(code({.hnsw_m = 1}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.hnsw_ef_construction = 0}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.hnsw_ef_search = 0}), StatusCode::kInvalidArgument);
   EXPECT_EQ(code({.ivf_nprobe = 0}), StatusCode::kInvalidArgument);
   EXPECT_EQ(VectorIndex::Build(8, RandomUnit(8, 5, 1), {.factory = "Nope"}).status().code(),
@@ -199,6 +205,18 @@ TEST(ShouldRebuildTest, ExactIndexGrownPastThresholdAndApproximateShrunkBelowHal
   EXPECT_FALSE(ShouldRebuild(*approx, {.factory = "HNSW32", .exact_below = 100}));
 }
 
+TEST(ShouldRebuildTest, InvertedIndexGrownToWantTwiceItsListsIsRebuilt) {
+  VectorIndexOptions o{.exact_below = 1000};
+  auto index = MustBuild(8, RandomUnit(8, 4000, 22), o);
+  ASSERT_TRUE(index);
+  ASSERT_EQ(index->factory(), "IVF64,Flat");
+  EXPECT_FALSE(ShouldRebuild(*index, o));
+  ASSERT_TRUE(index->Add(RandomUnit(8, 900, 23, 4000)).ok());
+  EXPECT_FALSE(ShouldRebuild(*index, o));  // 4900 vectors: still 64 lists of 39 or more
+  ASSERT_TRUE(index->Add(RandomUnit(8, 100, 24, 4900)).ok());
+  EXPECT_TRUE(ShouldRebuild(*index, o));  // 5000: 128 lists
+}
+
 // One index of every kind over the same vectors.
 struct KindCase {
   std::string factory;
@@ -207,7 +225,8 @@ struct KindCase {
 
 std::vector<KindCase> AllKinds() {
   return {{"Flat", {.factory = "Flat"}},
-          {"HNSW32", {.exact_below = 10}},
+          {"IVF16,Flat", {.exact_below = 10}},  // the automatic choice at 1200 vectors
+          {"HNSW32", {.factory = "HNSW32"}},
           {"HNSW16_SQ8", {.factory = "HNSW16_SQ8"}},
           {"IVF16,Flat", {.factory = "IVF16,Flat", .ivf_nprobe = 16}},
           {"IVF16,SQ8", {.factory = "IVF16,SQ8", .ivf_nprobe = 16}}};
@@ -224,9 +243,9 @@ void ExpectAbsent(const VectorIndex& index, const std::vector<IdVector>& data,
 
 TEST(VectorIndexKindsTest, RemovedIdsNeverComeBackBeforeOrAfterCompactOrReload) {
   fixtures::TempDir dir;
-  auto data = RandomUnit(12, 1500, 14);
+  auto data = RandomUnit(12, 1200, 14);
   std::set<int64_t> removed;
-  for (int64_t id = 0; id < 1500; id += 7) removed.insert(id);
+  for (int64_t id = 0; id < 1200; id += 7) removed.insert(id);
   for (const auto& c : AllKinds()) {
     auto index = MustBuild(12, data, c.options);
     ASSERT_TRUE(index);
@@ -234,7 +253,7 @@ TEST(VectorIndexKindsTest, RemovedIdsNeverComeBackBeforeOrAfterCompactOrReload) 
     EXPECT_EQ(index->Remove({removed.begin(), removed.end()}),
               static_cast<int64_t>(removed.size()));
     EXPECT_EQ(index->Remove({removed.begin(), removed.end()}), 0) << "already removed";
-    EXPECT_EQ(index->size(), 1500 - static_cast<int64_t>(removed.size()));
+    EXPECT_EQ(index->size(), 1200 - static_cast<int64_t>(removed.size()));
     ExpectAbsent(*index, data, removed, "after Remove");
     ASSERT_TRUE(index->Save(dir / "kind.faiss").ok());
     auto loaded = VectorIndex::Load(dir / "kind.faiss");
@@ -306,7 +325,7 @@ TEST(VectorIndexKindsTest, MostlyTombstonedIndexStillReturnsEveryLiveVectorAsked
   auto data = RandomUnit(16, 3000, 21);
   std::vector<int64_t> gone;
   for (int64_t id = 0; id < 2900; ++id) gone.push_back(id);
-  for (VectorIndexOptions o : {VectorIndexOptions{.exact_below = 10, .hnsw_ef_search = 4},
+  for (VectorIndexOptions o : {VectorIndexOptions{.factory = "HNSW32", .hnsw_ef_search = 4},
                                VectorIndexOptions{.factory = "IVF16,Flat", .ivf_nprobe = 1}}) {
     auto index = MustBuild(16, data, o);
     ASSERT_TRUE(index);
@@ -321,7 +340,7 @@ TEST(VectorIndexKindsTest, MostlyTombstonedIndexStillReturnsEveryLiveVectorAsked
 
 TEST(VectorIndexKindsTest, AddingAnExistingIdReplacesItInApproximateKinds) {
   auto data = RandomUnit(16, 1000, 19);
-  auto index = MustBuild(16, data, {.exact_below = 10});
+  auto index = MustBuild(16, data, {.factory = "HNSW32"});
   ASSERT_TRUE(index);
   ASSERT_TRUE(index->Add({{3, data[900].vector}, {4, data[4].vector}, {4, data[901].vector}}).ok());
   EXPECT_EQ(index->size(), 1000);

@@ -10,48 +10,55 @@
 // product (cosine). The FAISS index is always an IndexIDMap2 (FAISS id = chunk id) around one of:
 //
 //   "Flat"        exact search, while the collection is below `exact_below` vectors;
-//   "HNSW32_SQ8"  approximate: HNSW graph (M = 32) over 8-bit scalar-quantized vectors, for
-//                 vectors of more than 128 dimensions (384 B of codes + ~336 B of links and ids
-//                 per 384-d vector, measured: 687 MiB per million instead of ~1.8 GiB);
-//   "HNSW32"      approximate, float storage, for vectors of up to 128 dimensions (4 B per
-//                 dimension + ~336 B: under 1 GiB per million).
+//   "IVF<n>,SQ8"  approximate, from `exact_below` on: n inverted lists (about 4 sqrt(size), a
+//                 power of two, at most 4096), vectors 8-bit scalar-quantized, for more than 128
+//                 dimensions (384 B of codes + ~200 B of ids per 384-d vector: 569 MiB per
+//                 million measured, against ~1.5 GiB with float storage);
+//   "IVF<n>,Flat" the same with float storage, up to 128 dimensions (under 1 GiB per million).
+// `factory` forces any other FAISS description, e.g. "HNSW32_SQ8".
 //
-// Why these, measured on the 2-core development machine with bench/search_bench (384-d unit
-// vectors in 1000 Gaussian clusters, 1000 fresh queries for the top 10, one at a time; the
-// machine was shared with other builds, so take latencies as +-30%):
+// Why, measured on the 2-core development machine with bench/search_bench (384-d unit vectors in
+// 1000 Gaussian clusters, 1000 fresh queries for the top 10, one at a time; the machine was
+// shared with other builds, so take times as +-30% and builds under load as up to 2x):
 //
-//   Flat (exact): p50 6.3 ms at 20k vectors, 9.4 at 30k, 15.5 at 50k, 33 at 100k, 1M_FLAT at
-//     1M: ~0.33 us per vector, memory-bound. 1.5 GiB per million vectors.
-//   HNSW32_SQ8, efConstruction 40: built from scratch in 66 s at 50k, 109 s at 100k,
-//     1M_BUILD at 1M (both cores). 687 MiB per million (1M_MEM at 1M).
-//     recall@10 against Flat and p50 at 100k for efSearch 32 / 64 / 96 / 128:
-//     0.918 / 0.968 / 0.977 / 0.981 and 0.35 / 0.46 / 0.60 / 0.99 ms; at 1M: 1M_RECALL.
-//     efConstruction 80 took 162 s at 100k for 0.978-0.983: 1.5x the build time (paid again by
-//     every rebuild and compaction on two cores) for what efSearch buys at query time instead.
-//   IVF1024,SQ8, nprobe 16: 10 s to build at 100k (k-means), p50 1.05 ms, recall@10 0.984,
-//     569 MiB per million. But on noise-like data (10000 clusters, spread 0.08) it fell to 0.46
-//     at nprobe 64 (3.1 ms) where HNSW kept 0.61 at efSearch 64 (2.8 ms), and its lists must be
-//     re-chosen and retrained as a collection grows or drifts; HNSW needs neither. IVF stays
-//     available through `factory` where build time matters more than either.
+//   Flat: p50 6.3 ms at 20k vectors, 9.4 at 30k, 15.5 at 50k, 30 at 100k, 313 at 1M (~0.3 us per
+//     vector, memory-bound); 1.5 GiB per million.
+//   IVF,SQ8 (this choice), 100k = IVF1024: built in 10-18 s, recall@10 0.984 at every nprobe
+//     from 8 to 64 (the SQ8 ceiling), p50 0.74 / 1.1 / 1.6 / 2.8 ms at nprobe 8 / 16 / 32 / 64;
+//     569 MiB per million. 1M = IVF2048: built in 67 s, recall@10 0.982 at every nprobe from 8
+//     to 64, p50 2.2 / 3.7 / 7.3 / 14 ms at nprobe 8 / 16 / 32 / 64; 514 MiB per million.
+//     nprobe 32 by default: on data less kind than these clusters recall grows with it, and at
+//     1M it still answers 40x faster than Flat.
+//   HNSW32_SQ8, efConstruction 40: 100k built in 50-110 s, recall@10 0.970 / 0.981 / 0.981 at
+//     efSearch 64 / 96 / 128, p50 0.46 / 0.62 / 1.07 ms; 687 MiB per million. 1M: built in
+//     1447 s (24 min), recall@10 only 0.69 / 0.75 / 0.78 at efSearch 64 / 96 / 128 (p50 1.2 /
+//     1.4 / 1.4 ms); 676 MiB per million. efConstruction 80 took 1.5x the build time at 100k.
+//   So IVF: it met recall@10 >= 0.95 at both sizes where HNSW missed it at 1M, builds 5x (100k)
+//     to 20x (1M) faster (every rebuild, compaction and start-up repair pays that on two cores)
+//     and takes less memory; HNSW answers faster per query, but both are 20-40x ahead of Flat.
+//     Caveat: the synthetic clusters suit inverted lists (a query's neighbours share a list).
+//     On noise-like data (10000 clusters, spread 0.08, 100k) neither kind reaches the target:
+//     IVF 0.27 / 0.35 / 0.46 at nprobe 16 / 32 / 64 (1.1 / 1.7 / 3.1 ms), HNSW 0.61 at
+//     efSearch 64 (2.8 ms). IVF must also be re-trained as a collection grows: ShouldRebuild.
 //   exact_below = 50k: exact search stays near 15 ms there, small beside generation (seconds),
-//     and misses nothing; past it HNSW is 20-60x faster and the one rebuild costs about a minute.
-//   SQ8 storage costs 1-2% of recall@10 (the ceiling near 0.98-0.99 above) and saves 1.1 GiB
-//     per million 384-d vectors against float storage (HNSW32: ~1.8 GiB).
+//     and misses nothing; past it approximate search is 20-40x faster, and building it takes
+//     seconds.
 //   Searches, and adds or compactions of fewer than 8192 vectors, run with one OpenMP thread
 //     (see faiss_index.cpp): with two, a busy machine made HNSW searches 9x and Flat 1.3x
 //     slower, as OpenMP waited at its barrier for a second thread that had nothing to do.
 //
-// Removal: Flat frees a removed vector at once. HNSW cannot remove, so other kinds tombstone it:
-// it leaves the results at once (searches skip it through a FAISS IDSelector) and its memory is
-// freed by the next Compact() or rebuild. Tombstones live in the FAISS file itself (the removed
-// vector's entry in IndexIDMap2's id map becomes -1), so Save writes one file, atomically, and
-// Load restores them; a plain FAISS reader sees removed vectors as label -1 ("no result").
+// Removal: Flat frees a removed vector at once. Other kinds tombstone it (HNSW cannot remove,
+// and IVF's removal would shift the positions IndexIDMap2 maps): it leaves the results at once
+// (searches skip it through a FAISS IDSelector) and its memory is freed by the next Compact() or
+// rebuild. Tombstones live in the FAISS file itself (the removed vector's entry in IndexIDMap2's
+// id map becomes -1), so Save writes one file, atomically, and Load restores them; a plain FAISS
+// reader sees removed vectors as label -1 ("no result").
 //
 // Thread safety: any number of concurrent Search, size(), kind() and Save calls; Add, Remove,
 // SetSearchOptions and the final swap of Compact take an exclusive lock. Compact rebuilds under a
-// shared lock, so searches go on meanwhile, but writers wait for it: minutes for a large HNSW
-// (build times above), so run it when ingestion is idle. FAISS parallelises Build, Add and
-// Compact with OpenMP over all cores (small ones excepted); Search uses one thread, so
+// shared lock, so searches go on meanwhile, but writers wait for it (about a build's time, see
+// above; minutes for a large HNSW), so run it when ingestion is idle. FAISS parallelises Build, Add
+// and Compact with OpenMP over all cores (small ones excepted); Search uses one thread, so
 // concurrent searches scale with the caller's threads. If OpenMP's threads spinning idle after
 // a build ever show up beside llama.cpp, OMP_WAIT_POLICY=passive in the service's environment
 // stops it (not seen so far).
@@ -74,13 +81,12 @@ struct VectorIndexOptions {
   std::string factory = "";
   // With an automatic factory, collections of fewer vectors than this are searched exactly.
   int64_t exact_below = 50'000;
-  // HNSW: graph links per vector (M) when chosen automatically; breadth of the candidate list
-  // while inserting (efConstruction) and while searching (efSearch; raised to k when k is
-  // larger). Apply to any HNSW index this creates, including one named by `factory`.
-  int hnsw_m = 32;
+  // HNSW (only through `factory`, which also names M, e.g. "HNSW32_SQ8"): breadth of the
+  // candidate list while inserting (efConstruction) and while searching (efSearch; raised to k
+  // when k is larger). Applied to any HNSW index this creates.
   int hnsw_ef_construction = 40;
   int hnsw_ef_search = 96;
-  // IVF (only through `factory`): inverted lists probed per search.
+  // IVF: inverted lists probed per search.
   int ivf_nprobe = 32;
 };
 
@@ -100,25 +106,27 @@ using VectorBatchSource = std::function<Status(std::vector<IdVector>* batch)>;
 
 // The FAISS factory description the automatic choice gives a collection of `expected_size`
 // vectors of `dimension`: options.factory when set, else "Flat" below options.exact_below, else
-// "HNSW<M>_SQ8" above 128 dimensions and "HNSW<M>" up to 128.
+// "IVF<n>,SQ8" above 128 dimensions and "IVF<n>,Flat" up to 128, n the largest power of two
+// that is at most 4 sqrt(expected_size), expected_size / 39 (FAISS's least training vectors
+// per list) and 4096.
 std::string ChooseFactory(int64_t expected_size, int dimension, const VectorIndexOptions& options);
 
 class VectorIndex {
  public:
   // An empty index of the kind ChooseFactory(0, dimension, options) names ("Flat" by default).
-  // kInvalidArgument for a non-positive dimension, an option out of range (hnsw_m < 2,
-  // ef or nprobe < 1, exact_below < 0) or a factory string FAISS rejects.
+  // kInvalidArgument for a non-positive dimension, an option out of range (an ef or
+  // nprobe below 1, exact_below below 0) or a factory string FAISS rejects.
   static Result<std::unique_ptr<VectorIndex>> Create(int dimension,
                                                      const VectorIndexOptions& options);
   // An index of the kind ChooseFactory(all.size(), ...) names, trained if the kind needs it
-  // (on the first 131072 vectors) and holding all of them. Later duplicates of an id replace
-  // earlier ones. Errors as Create, plus kInvalidArgument for a vector of the wrong length or a
-  // negative id (naming it) and kInternal for a FAISS failure.
+  // (on the first 131072 vectors, or 64 per IVF list if more) and holding all of them. Later
+  // duplicates of an id replace earlier ones. Errors as Create, plus kInvalidArgument for a vector
+  // of the wrong length or a negative id (naming it) and kInternal for a FAISS failure.
   static Result<std::unique_ptr<VectorIndex>> Build(int dimension, const std::vector<IdVector>& all,
                                                     const VectorIndexOptions& options);
   // The same, streaming: the kind is chosen for `expected_size`; vectors are held until the
   // training sample is complete (kinds that train), then added 65536 at a time whatever the
-  // source's batch size, so memory stays at the index plus up to 131072 vectors. An error from
+  // source's batch size, so memory stays at the index plus up to 262144 vectors. An error from
   // `next` is returned as is.
   static Result<std::unique_ptr<VectorIndex>> Build(int dimension, int64_t expected_size,
                                                     const VectorBatchSource& next,
@@ -155,10 +163,10 @@ class VectorIndex {
   // kInvalidArgument if the query length is not dimension(); kInternal for a FAISS failure.
   virtual Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const = 0;
   // Rebuilds the same kind without the tombstoned vectors, freeing their memory; a no-op without
-  // tombstones. Vectors come from the index itself: exact for float storage, while SQ8 vectors
-  // are re-encoded from their 8-bit values (no further loss beyond one quantization step; a
-  // Build from the stored embeddings is exact). kFailedPrecondition for a kind factory() cannot
-  // describe; kInternal for a FAISS failure (the index is unchanged then).
+  // tombstones. Vectors come from the index itself and keep its training (IVF centroids, SQ8
+  // ranges), so nothing changes but the memory: no k-means, no further quantization loss.
+  // kFailedPrecondition for a kind factory() cannot describe; kInternal for a FAISS failure
+  // (the index is unchanged then).
   virtual Status Compact() = 0;
   // Applies options.hnsw_ef_search (HNSW) or options.ivf_nprobe (IVF) to the index as it is,
   // e.g. after Load; kept by the next Save. Other options need a rebuild. kInvalidArgument when
@@ -169,9 +177,11 @@ class VectorIndex {
 };
 
 // True when `index` should be rebuilt (with Build, from the stored embeddings) because the
-// automatic choice for its current size names another kind: it grew to exact_below or beyond
-// while exact, or shrank below exact_below / 2 while approximate (the gap keeps a collection
-// near the threshold from flipping). Always false with a `factory` override.
+// automatic choice for its current size differs enough: it grew to exact_below or beyond while
+// exact; it shrank below exact_below / 2 while approximate (the gap keeps a collection near the
+// threshold from flipping); or it is IVF and its size now calls for twice its lists or more
+// (about fourfold growth: lists grown long slow every search). Always false with a `factory`
+// override.
 bool ShouldRebuild(const VectorIndex& index, const VectorIndexOptions& options);
 
 }  // namespace cloister::index
