@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -43,6 +44,8 @@ commands:
   serve [--port P] [--bind ADDR] [--inbox DIR]
                         run the web service and watch the inbox folder
   models                the models in the models folder: kind, size, quantization, loads
+  reembed               after a change of embedding model: embed every chunk with the new
+                        model now (serve does it in the background), then switch to it
 
 ingestion (ingest and serve):
   --workers N           files extracted at once (default 2)
@@ -217,6 +220,44 @@ int RunStatus(const Args& args) {
   PrintModelLine("chat", s.chat_model);
   std::cout << "retrieval: " << s.retrieval_mode << "  answers: " << s.answer_mode << "\n";
   std::cout << "index: " << s.index_kind << ", " << s.index_size << " vectors\n";
+  if (s.reembedding) {
+    const auto& r = *s.reembedding;
+    std::cout << "re-embedding: " << r.done << "/" << r.total << " chunks from " << r.from << " to " << r.to
+              << (r.old_vectors_serve ? " (the old vectors serve meanwhile)"
+                                      : " (search is lexical meanwhile: " + r.from + " is gone)")
+              << "; `cloister serve` or `cloister reembed` finishes it\n";
+  }
+  return kExitOk;
+}
+
+int RunReembed(const Args& args) {
+  auto kb = app::KnowledgeBase::Open(args.config);
+  if (!kb.ok()) return Fail(args, kb.status());
+  auto before = (*kb)->Status();
+  if (!before.ok()) return Fail(args, before.status());
+  bool tty = ::isatty(2) == 1;
+  auto start = std::chrono::steady_clock::now();
+  double last = -10;
+  Status done = (*kb)->Reembed([&](const app::StatusReport::Reembedding& p) {
+    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!tty && t - last < 5 && p.done < p.total) return;
+    last = t;
+    std::fprintf(stderr, tty ? "\rre-embedding: %lld/%lld chunks with %s  %.0f chunks/s\x1b[K"
+                             : "re-embedding: %lld/%lld chunks with %s  %.0f chunks/s\n",
+                 static_cast<long long>(p.done), static_cast<long long>(p.total), p.to.c_str(),
+                 t > 0 ? static_cast<double>(p.done) / t : 0.0);
+  });
+  if (tty) std::fprintf(stderr, "\n");
+  if (!done.ok()) return Fail(args, done);
+  auto after = (*kb)->Status();
+  if (!after.ok()) return Fail(args, after.status());
+  if (args.json) {
+    std::cout << web::StatusJson(*after) << "\n";
+  } else if (!before->reembedding) {
+    std::cout << "nothing to re-embed: every chunk has a vector from the model in use\n";
+  } else {
+    std::cout << "re-embedded " << after->chunks << " chunks; search now uses " << before->reembedding->to << "\n";
+  }
   return kExitOk;
 }
 
@@ -381,7 +422,8 @@ int main(int argc, char** argv) {
   }
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"status", RunStatus}, {"models", RunModels},      {"serve", RunServe},
-      {"ingest", RunIngest}, {"search", RunSearch}, {"ask", NotYetAvailable}};
+      {"ingest", RunIngest}, {"search", RunSearch}, {"ask", NotYetAvailable},
+      {"reembed", RunReembed}};
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) {
     return Fail(args, cloister::InvalidArgument("unknown command '" + args.command + "'"),

@@ -1,9 +1,11 @@
 #include "cloister/app/knowledge_base.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <system_error>
+#include <thread>
 
 #include "cloister/core/files.h"
 #include "cloister/core/log.h"
@@ -75,13 +77,28 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     std::vector<ModelEntry> models = ListModels(config_.models_dir, /*try_load=*/false);
     r.embedding_model = FirstOfKind(models, "embedding");
     r.chat_model = FirstOfKind(models, "chat");
-    r.retrieval_mode = r.embedding_model ? "hybrid" : "lexical";
     r.answer_mode = r.chat_model ? "generated" : "extractive";
     std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(std::optional<std::string> active, catalog_.GetSetting(kActiveModelSetting));
+    // A model's vectors are stored under its file name (Embedder::model_id).
+    if (r.embedding_model && active && *active != r.embedding_model->path.filename().string()) {
+      StatusReport::Reembedding re;
+      re.from = *active;
+      re.to = r.embedding_model->path.filename().string();
+      re.total = r.chunks;
+      CLOISTER_ASSIGN_OR_RETURN(int64_t missing, catalog_.CountChunksMissingEmbedding(re.to));
+      re.done = r.chunks - missing;
+      re.old_vectors_serve = std::any_of(models.begin(), models.end(), [&](const auto& m) { return m.kind == "embedding" && m.path.filename() == re.from; });
+      r.reembedding = re;
+    }
+    bool vectors_serve = r.embedding_model && (!r.reembedding || r.reembedding->old_vectors_serve);
+    r.retrieval_mode = vectors_serve ? "hybrid" : "lexical";
     if (retriever_ && retriever_->semantic()) {
       r.index_kind = retriever_->index_kind();
       r.index_size = retriever_->index_size();
-    } else if (auto on_disk = index::VectorIndex::Load(config_.index_path()); on_disk.ok()) {
+    } else if (auto on_disk = active ? index::VectorIndex::Load(config_.index_path(*active))
+                                     : Result<std::unique_ptr<index::VectorIndex>>(NotFound("no index"));
+               on_disk.ok()) {
       r.index_kind = (*on_disk)->kind();
       r.index_size = (*on_disk)->size();
     } else {
@@ -155,16 +172,39 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return retriever_->Maintain(catalog_);
   }
 
+  cloister::Status Reembed(const std::function<void(const StatusReport::Reembedding&)>& progress) override {
+    {
+      std::lock_guard lock(mu_);
+      CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
+    }
+    // A connection of its own: re-embedding takes long and must not hold the facade's.
+    CLOISTER_ASSIGN_OR_RETURN(storage::Catalog catalog, storage::Catalog::Open(config_.catalog_path(), {}));
+    return retriever_->Reembed(catalog, [this] { return stop_reembedding_.load(); },
+                               [&](const ReembedState& s) {
+                                 if (progress) progress({s.from, s.to, s.done, s.total, s.old_vectors_serve});
+                               });
+  }
+
   cloister::Status StartBackground() override {
     CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
     watcher_ = std::make_unique<InboxWatcher>(
         config_.inbox_dir, config_.catalog_path(), config_.ingest.settle_ms,
         [this] { pipeline_->Notify(); },
         [r = retriever_.get()](const std::vector<int64_t>& ids) { r->Forget(ids); });
-    return watcher_->Start();
+    CLOISTER_RETURN_IF_ERROR(watcher_->Start());
+    stop_reembedding_ = false;
+    reembedder_ = std::thread([this] {
+      cloister::Status done = Reembed({});
+      if (!done.ok()) {
+        log::Error("embed", "re-embedding stopped; it resumes at the next start", {{"error", done.message()}});
+      }
+    });
+    return cloister::Status::Ok();
   }
 
   void StopBackground() override {
+    stop_reembedding_ = true;
+    if (reembedder_.joinable()) reembedder_.join();
     if (watcher_) watcher_->Stop();
     if (pipeline_) pipeline_->Stop();
     watcher_.reset();
@@ -218,7 +258,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     if (retriever_) return cloister::Status::Ok();
     auto retriever = std::make_unique<Retriever>(config_);
     std::vector<ModelEntry> models = ListModels(config_.models_dir, /*try_load=*/false);
-    CLOISTER_RETURN_IF_ERROR(retriever->Open(FirstOfKind(models, "embedding"), catalog_));
+    CLOISTER_RETURN_IF_ERROR(retriever->Open(FirstOfKind(models, "embedding"), models, catalog_));
     retriever_ = std::move(retriever);
     return cloister::Status::Ok();
   }
@@ -249,6 +289,8 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<InboxWatcher> watcher_;
+  std::thread reembedder_;
+  std::atomic<bool> stop_reembedding_{false};
 };
 
 }  // namespace

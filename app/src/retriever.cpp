@@ -1,18 +1,22 @@
 #include "retriever.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <ctime>
 #include <map>
 #include <set>
 
+#include "cloister/core/files.h"
 #include "cloister/core/log.h"
 #include "cloister/index/fusion.h"
 
 namespace cloister::app {
+namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kEmbedBatch = 32;
+constexpr int kBuildPage = 4096;  // stored vectors read per query while building an index
 
 std::string IsoDate(int64_t unix_seconds) {
   std::time_t t = static_cast<std::time_t>(unix_seconds);
@@ -82,88 +86,274 @@ SearchHit ToHit(const storage::ChunkRef& r, double score, const std::string& sni
 
 Retriever::Retriever(Config config) : config_(std::move(config)) {}
 
-Status Retriever::Open(const std::optional<ModelEntry>& model, storage::Catalog& catalog) {
-  if (!model) return Status::Ok();
+Result<std::shared_ptr<Retriever::Space>> Retriever::OpenSpace(const ModelEntry& model) const {
   embed::EmbedderOptions options;
-  CLOISTER_ASSIGN_OR_RETURN(embedder_, embed::Embedder::Open(model->path, options));
-  model_id_ = embedder_->model_id();
-  return LoadOrRebuild(catalog);
+  auto space = std::make_shared<Space>();
+  CLOISTER_ASSIGN_OR_RETURN(space->embedder, embed::Embedder::Open(model.path, options));
+  space->model_id = space->embedder->model_id();
+  return space;
 }
 
-Status Retriever::LoadOrRebuild(storage::Catalog& catalog) {
+Status Retriever::Open(const std::optional<ModelEntry>& model, const std::vector<ModelEntry>& available,
+                       storage::Catalog& catalog) {
+  // Indexes lived in one file before they were kept per model; the stored vectors rebuild it.
+  std::error_code ec;
+  fs::remove(config_.data_dir / "vectors.faiss", ec);
+  if (!model) return Status::Ok();
+  CLOISTER_ASSIGN_OR_RETURN(std::shared_ptr<Space> configured, OpenSpace(*model));
+  CLOISTER_ASSIGN_OR_RETURN(std::optional<std::string> active, catalog.GetSetting(kActiveModelSetting));
   CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog.Stats());
-  int64_t expected = stats.embeddings_by_model.count(model_id_) ? stats.embeddings_by_model[model_id_] : 0;
-  auto loaded = index::VectorIndex::Load(config_.index_path());
+  if (!active && !stats.embeddings_by_model.empty() &&
+      !stats.embeddings_by_model.count(configured->model_id)) {
+    // A catalog from before the setting existed: the model with the most vectors was serving.
+    auto most = std::max_element(stats.embeddings_by_model.begin(), stats.embeddings_by_model.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    active = most->first;
+  }
+  if (!active || *active == configured->model_id) {
+    CLOISTER_RETURN_IF_ERROR(catalog.SetSetting(kActiveModelSetting, configured->model_id));
+    CLOISTER_RETURN_IF_ERROR(LoadOrRebuild(catalog, *configured));
+    std::unique_lock lock(spaces_mu_);
+    serving_ = std::move(configured);
+    return Status::Ok();
+  }
+  log::Info("embed", "the embedding model changed; re-embedding every chunk, old vectors serve meanwhile",
+            {{"from", *active}, {"to", configured->model_id}});
+  std::shared_ptr<Space> old;
+  auto entry = std::find_if(available.begin(), available.end(),
+                            [&](const ModelEntry& m) { return m.kind == "embedding" && m.path.filename() == *active; });
+  if (entry == available.end()) {
+    log::Warn("embed", "the previous embedding model is no longer in the models folder; search is "
+              "lexical until re-embedding finishes", {{"model", *active}});
+  } else if (auto opened = OpenSpace(*entry); !opened.ok()) {
+    log::Warn("embed", "the previous embedding model does not load; search is lexical until "
+              "re-embedding finishes", {{"model", *active}, {"error", opened.status().message()}});
+  } else {
+    old = std::move(opened).value();
+    CLOISTER_RETURN_IF_ERROR(LoadOrRebuild(catalog, *old));
+  }
+  std::unique_lock lock(spaces_mu_);
+  serving_ = std::move(old);
+  target_ = std::move(configured);
+  return Status::Ok();
+}
+
+bool Retriever::semantic() const {
+  std::shared_lock lock(spaces_mu_);
+  return serving_ || target_;
+}
+
+int Retriever::CountTokens(std::string_view text) const {
+  std::shared_lock lock(spaces_mu_);
+  const Space* s = target_ ? target_.get() : serving_.get();
+  return s ? s->embedder->CountTokens(text) : 0;
+}
+
+Status Retriever::LoadOrRebuild(storage::Catalog& catalog, Space& space) {
+  CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog.Stats());
+  int64_t expected = stats.embeddings_by_model.count(space.model_id) ? stats.embeddings_by_model[space.model_id] : 0;
+  auto loaded = index::VectorIndex::Load(config_.index_path(space.model_id));
   std::string why;
   if (!loaded.ok()) {
     why = loaded.status().message();
-  } else if ((*loaded)->dimension() != embedder_->dimension()) {
+  } else if ((*loaded)->dimension() != space.embedder->dimension()) {
     why = "the index has " + std::to_string((*loaded)->dimension()) + " dimensions, the model " +
-          std::to_string(embedder_->dimension());
+          std::to_string(space.embedder->dimension());
   } else if ((*loaded)->size() != expected) {
     why = "the index holds " + std::to_string((*loaded)->size()) + " vectors, the catalog " +
           std::to_string(expected);
   } else {
-    index_ = std::move(loaded).value();
+    space.SetIndex(std::move(loaded).value());
     return Status::Ok();
   }
   if (expected > 0 || loaded.ok()) {
-    log::Warn("index", "rebuilding the vector index from the stored embeddings", {{"reason", why}});
+    log::Warn("index", "rebuilding the vector index from the stored embeddings",
+              {{"model", space.model_id}, {"reason", why}});
   }
-  return Rebuild(catalog, expected);
+  CLOISTER_ASSIGN_OR_RETURN(std::shared_ptr<index::VectorIndex> built, BuildFromCatalog(catalog, space));
+  space.SetIndex(built);
+  CLOISTER_RETURN_IF_ERROR(EnsureDirectory(config_.index_path(space.model_id).parent_path()));
+  return built->Save(config_.index_path(space.model_id));
 }
 
-Status Retriever::Rebuild(storage::Catalog& catalog, int64_t expected) {
-  std::vector<index::IdVector> all;
-  all.reserve(static_cast<size_t>(expected));
-  CLOISTER_RETURN_IF_ERROR(catalog.ForEachEmbedding(model_id_, [&](int64_t id, std::span<const float> v) {
-    all.push_back({id, std::vector<float>(v.begin(), v.end())});
+// Streams the model's stored vectors into a new index, a page at a time (a million 384-d
+// vectors would take 1.5 GiB at once).
+Result<std::unique_ptr<index::VectorIndex>> Retriever::BuildFromCatalog(storage::Catalog& catalog,
+                                                                        const Space& space) {
+  CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog.Stats());
+  int64_t expected = stats.embeddings_by_model.count(space.model_id) ? stats.embeddings_by_model[space.model_id] : 0;
+  int64_t after = 0;
+  auto next = [&](std::vector<index::IdVector>* batch) -> Status {
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Embedding> page,
+                              catalog.EmbeddingsAfter(space.model_id, after, kBuildPage));
+    for (auto& e : page) batch->push_back({e.chunk_id, std::move(e.vector)});
+    if (!page.empty()) after = page.back().chunk_id;
     return Status::Ok();
-  }));
-  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<index::VectorIndex> built,
-                            index::VectorIndex::Build(embedder_->dimension(), all, IndexOptions()));
-  {
-    std::lock_guard lock(index_mu_);
-    index_ = std::move(built);
-  }
-  dirty_ = true;
-  return Save();
+  };
+  return index::VectorIndex::Build(space.embedder->dimension(), expected, next, IndexOptions());
+}
+
+std::shared_ptr<Retriever::Space> Retriever::Serving() const {
+  std::shared_lock lock(spaces_mu_);
+  return serving_;
 }
 
 Status Retriever::EmbedJob(storage::Catalog& catalog, int64_t job_id) {
-  if (!embedder_) return Status::Ok();
+  // Shared for the whole job: the switch at the end of a re-embedding waits for it, so no job
+  // straddles two models.
+  std::shared_lock lock(spaces_mu_);
+  if (!serving_ && !target_) return Status::Ok();
   CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, catalog.ChunksOfJob(job_id));
   for (size_t start = 0; start < chunks.size(); start += kEmbedBatch) {
     size_t end = std::min(chunks.size(), start + kEmbedBatch);
     std::vector<std::string> texts;
     for (size_t i = start; i < end; ++i) texts.push_back(chunks[i].text);
-    CLOISTER_ASSIGN_OR_RETURN(auto vectors, embedder_->Embed(texts, embed::Role::kDocument));
-    std::vector<storage::Embedding> rows;
-    std::vector<index::IdVector> items;
-    for (size_t i = start; i < end; ++i) {
-      rows.push_back({chunks[i].id, vectors[i - start]});
-      items.push_back({chunks[i].id, std::move(vectors[i - start])});
+    for (Space* space : {serving_.get(), target_.get()}) {
+      if (!space) continue;
+      CLOISTER_ASSIGN_OR_RETURN(auto vectors, space->embedder->Embed(texts, embed::Role::kDocument));
+      std::vector<storage::Embedding> rows;
+      std::vector<index::IdVector> items;
+      for (size_t i = start; i < end; ++i) {
+        rows.push_back({chunks[i].id, vectors[i - start]});
+        items.push_back({chunks[i].id, std::move(vectors[i - start])});
+      }
+      CLOISTER_RETURN_IF_ERROR(catalog.PutEmbeddings(space->model_id, rows));
+      if (space == serving_.get()) {
+        CLOISTER_RETURN_IF_ERROR(space->GetIndex()->Add(items));
+        dirty_ = true;
+      } else {
+        std::lock_guard late(late_mu_);
+        if (collecting_late_) late_vectors_.insert(late_vectors_.end(), items.begin(), items.end());
+      }
     }
-    CLOISTER_RETURN_IF_ERROR(catalog.PutEmbeddings(model_id_, rows));
-    std::shared_ptr<index::VectorIndex> idx;
-    {
-      std::lock_guard lock(index_mu_);
-      idx = index_;
-    }
-    CLOISTER_RETURN_IF_ERROR(idx->Add(items));
-    dirty_ = true;
   }
   return Status::Ok();
 }
 
 void Retriever::Forget(const std::vector<int64_t>& chunk_ids) {
-  if (!embedder_ || chunk_ids.empty()) return;
-  std::shared_ptr<index::VectorIndex> idx;
+  if (chunk_ids.empty()) return;
   {
-    std::lock_guard lock(index_mu_);
-    idx = index_;
+    std::lock_guard late(late_mu_);
+    if (collecting_late_) late_forgotten_.insert(late_forgotten_.end(), chunk_ids.begin(), chunk_ids.end());
   }
-  if (idx && idx->Remove(chunk_ids) > 0) dirty_ = true;
+  std::shared_ptr<Space> serving = Serving();
+  if (serving && serving->GetIndex()->Remove(chunk_ids) > 0) dirty_ = true;
+}
+
+std::optional<ReembedState> Retriever::Reembedding(storage::Catalog& catalog) const {
+  std::shared_lock lock(spaces_mu_);
+  if (!target_) return std::nullopt;
+  ReembedState s;
+  s.to = target_->model_id;
+  s.old_vectors_serve = serving_ != nullptr;
+  if (auto active = catalog.GetSetting(kActiveModelSetting); active.ok() && *active) s.from = **active;
+  auto stats = catalog.Stats();
+  if (stats.ok()) {
+    s.total = stats->chunks;
+    s.done = stats->embeddings_by_model.count(s.to) ? stats->embeddings_by_model.at(s.to) : 0;
+  }
+  return s;
+}
+
+Status Retriever::Reembed(storage::Catalog& catalog, const std::function<bool()>& stop,
+                          const std::function<void(const ReembedState&)>& progress) {
+  std::shared_ptr<Space> target;
+  {
+    std::shared_lock lock(spaces_mu_);
+    target = target_;
+  }
+  if (!target) return Status::Ok();
+  auto started = std::chrono::steady_clock::now();
+  int64_t embedded = 0;
+  // Passes until a finish finds nothing missing (chunks stored during a pass join the next).
+  for (;;) {
+  for (int64_t after = 0;;) {
+    if (stop && stop()) return Status::Ok();
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks,
+                              catalog.ChunksMissingEmbedding(target->model_id, after, kEmbedBatch));
+    if (chunks.empty()) break;
+    after = chunks.back().id;
+    std::vector<std::string> texts;
+    for (const auto& c : chunks) texts.push_back(c.text);
+    CLOISTER_ASSIGN_OR_RETURN(auto vectors, target->embedder->Embed(texts, embed::Role::kDocument));
+    std::vector<storage::Embedding> rows;
+    for (size_t i = 0; i < chunks.size(); ++i) rows.push_back({chunks[i].id, std::move(vectors[i])});
+    Status put = catalog.PutEmbeddings(target->model_id, rows);
+    if (put.code() == StatusCode::kNotFound) {
+      // A document was deleted meanwhile: keep the vectors of the chunks that remain.
+      for (const auto& row : rows) {
+        Status one = catalog.PutEmbeddings(target->model_id, {row});
+        if (!one.ok() && one.code() != StatusCode::kNotFound) return one;
+      }
+    } else if (!put.ok()) {
+      return put;
+    }
+    embedded += static_cast<int64_t>(rows.size());
+    if (progress) {
+      if (auto state = Reembedding(catalog)) progress(*state);
+    }
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log::Info("embed", "re-embedded the collection", {{"model", target->model_id},
+            {"chunks", std::to_string(embedded)}, {"seconds", std::to_string(seconds)}});
+  Status finished = FinishReembedding(catalog, target);
+  if (finished.code() != StatusCode::kUnavailable) return finished;
+  }
+}
+
+// Builds the new model's index while the old one serves, then, with ingestion held, adds what
+// arrived meanwhile and switches. Order for crash safety: the index file, then the setting, then
+// the old vectors.
+Status Retriever::FinishReembedding(storage::Catalog& catalog, const std::shared_ptr<Space>& target) {
+  auto stop_collecting = [this] {
+    std::lock_guard late(late_mu_);
+    collecting_late_ = false;
+    late_vectors_.clear();
+    late_forgotten_.clear();
+  };
+  {
+    std::lock_guard late(late_mu_);
+    collecting_late_ = true;
+  }
+  auto built = BuildFromCatalog(catalog, *target);
+  if (!built.ok()) {
+    stop_collecting();
+    return built.status();
+  }
+  std::shared_ptr<index::VectorIndex> index = std::move(built).value();
+  std::unique_lock lock(spaces_mu_);  // waits for running jobs; holds new ones back
+  Status caught_up;
+  {
+    std::lock_guard late(late_mu_);
+    caught_up = index->Add(late_vectors_);
+    index->Remove(late_forgotten_);
+  }
+  stop_collecting();
+  CLOISTER_RETURN_IF_ERROR(caught_up);
+  // Every job embeds with the target under spaces_mu_, so none can be half-way now; a chunk
+  // still without a vector was stored after this pass looked (the next pass takes it).
+  CLOISTER_ASSIGN_OR_RETURN(int64_t missing, catalog.CountChunksMissingEmbedding(target->model_id));
+  if (missing > 0) {
+    return Unavailable(std::to_string(missing) + " chunks still lack a vector from " + target->model_id +
+                       "; re-embedding goes on");
+  }
+  fs::path path = config_.index_path(target->model_id);
+  CLOISTER_RETURN_IF_ERROR(EnsureDirectory(path.parent_path()));
+  CLOISTER_RETURN_IF_ERROR(index->Save(path));
+  CLOISTER_RETURN_IF_ERROR(catalog.SetSetting(kActiveModelSetting, target->model_id));
+  target->SetIndex(index);
+  serving_ = target;
+  target_.reset();
+  lock.unlock();
+  CLOISTER_ASSIGN_OR_RETURN(int64_t dropped, catalog.DeleteEmbeddingsExcept(target->model_id));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(path.parent_path(), ec)) {
+    if (entry.path() != path && entry.path().extension() == ".faiss") fs::remove(entry.path(), ec);
+  }
+  log::Info("embed", "now searching with the new embedding model",
+            {{"model", target->model_id}, {"vectors", std::to_string(index->size())},
+             {"old_vectors_dropped", std::to_string(dropped)}});
+  return Status::Ok();
 }
 
 index::VectorIndexOptions Retriever::IndexOptions() const {
@@ -174,20 +364,17 @@ index::VectorIndexOptions Retriever::IndexOptions() const {
 }
 
 Status Retriever::Maintain(storage::Catalog& catalog) {
-  if (!embedder_) return Status::Ok();
-  std::shared_ptr<index::VectorIndex> idx;
-  {
-    std::lock_guard lock(index_mu_);
-    idx = index_;
-  }
+  std::shared_ptr<Space> space = Serving();
+  if (!space) return Status::Ok();
+  std::shared_ptr<index::VectorIndex> idx = space->GetIndex();
   if (index::ShouldRebuild(*idx, IndexOptions())) {
     log::Info("index", "collection size calls for another index kind; rebuilding",
               {{"vectors", std::to_string(idx->size())}, {"kind", idx->factory()}});
-    CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog.Stats());
-    return Rebuild(catalog, stats.embeddings_by_model[model_id_]);
-  }
-  if (idx->tombstones() > 0 &&
-      static_cast<double>(idx->tombstones()) > config_.index.compact_ratio * static_cast<double>(idx->size())) {
+    CLOISTER_ASSIGN_OR_RETURN(std::shared_ptr<index::VectorIndex> built, BuildFromCatalog(catalog, *space));
+    space->SetIndex(built);
+    dirty_ = true;
+  } else if (idx->tombstones() > 0 && static_cast<double>(idx->tombstones()) >
+                                          config_.index.compact_ratio * static_cast<double>(idx->size())) {
     CLOISTER_RETURN_IF_ERROR(idx->Compact());
     dirty_ = true;
   }
@@ -195,28 +382,29 @@ Status Retriever::Maintain(storage::Catalog& catalog) {
 }
 
 Status Retriever::Save() {
-  if (!embedder_ || !dirty_.exchange(false)) return Status::Ok();
-  std::shared_ptr<index::VectorIndex> idx;
-  {
-    std::lock_guard lock(index_mu_);
-    idx = index_;
-  }
-  Status st = idx->Save(config_.index_path());
+  std::shared_ptr<Space> space = Serving();
+  if (!space || !dirty_.exchange(false)) return Status::Ok();
+  fs::path path = config_.index_path(space->model_id);
+  Status st = EnsureDirectory(path.parent_path());
+  if (st.ok()) st = space->GetIndex()->Save(path);
   if (!st.ok()) dirty_ = true;
   return st;
 }
 
-std::string Retriever::index_kind() const { return index_ ? index_->kind() : "none"; }
-int64_t Retriever::index_size() const { return index_ ? index_->size() : 0; }
+std::string Retriever::index_kind() const {
+  std::shared_ptr<Space> space = Serving();
+  return space ? space->GetIndex()->kind() : "none";
+}
 
-Result<std::vector<std::pair<int64_t, double>>> Retriever::VectorRanking(const std::string& query, int n) {
-  CLOISTER_ASSIGN_OR_RETURN(auto q, embedder_->Embed({query}, embed::Role::kQuery));
-  std::shared_ptr<index::VectorIndex> idx;
-  {
-    std::lock_guard lock(index_mu_);
-    idx = index_;
-  }
-  CLOISTER_ASSIGN_OR_RETURN(std::vector<index::VectorHit> hits, idx->Search(q.front(), n));
+int64_t Retriever::index_size() const {
+  std::shared_ptr<Space> space = Serving();
+  return space ? space->GetIndex()->size() : 0;
+}
+
+Result<std::vector<std::pair<int64_t, double>>> Retriever::VectorRanking(const Space& space,
+                                                                         const std::string& query, int n) {
+  CLOISTER_ASSIGN_OR_RETURN(auto q, space.embedder->Embed({query}, embed::Role::kQuery));
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<index::VectorHit> hits, space.GetIndex()->Search(q.front(), n));
   std::vector<std::pair<int64_t, double>> out;
   for (const auto& h : hits) out.emplace_back(h.id, h.score);
   return out;
@@ -225,8 +413,15 @@ Result<std::vector<std::pair<int64_t, double>>> Retriever::VectorRanking(const s
 Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::string& query,
                                         const SearchOptions& o) {
   if (o.k < 1) return InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
-  SearchMode mode = o.mode == SearchMode::kAuto ? (embedder_ ? SearchMode::kHybrid : SearchMode::kLexical) : o.mode;
-  if (mode != SearchMode::kLexical && !embedder_) {
+  // One space for the whole query, even if a re-embedding switches models meanwhile.
+  std::shared_ptr<Space> space = Serving();
+  SearchMode mode = o.mode == SearchMode::kAuto ? (space ? SearchMode::kHybrid : SearchMode::kLexical) : o.mode;
+  if (mode != SearchMode::kLexical && !space) {
+    if (auto state = Reembedding(catalog)) {
+      return FailedPrecondition("vector search resumes when re-embedding with " + state->to + " finishes (" +
+                                std::to_string(state->done) + " of " + std::to_string(state->total) +
+                                " chunks); the previous model " + state->from + " is no longer available");
+    }
     return FailedPrecondition("vector search needs an embedding model in " + config_.models_dir.string());
   }
   CLOISTER_ASSIGN_OR_RETURN(storage::ChunkFilter filter, ToChunkFilter(catalog, o.filters));
@@ -247,7 +442,7 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   std::map<int64_t, double> similarity;
   if (mode != SearchMode::kLexical && !query.empty()) {
     // Over-fetch: filtered-out and invisible chunks are dropped after the index answers.
-    CLOISTER_ASSIGN_OR_RETURN(auto ranked, VectorRanking(query, filter.empty() ? pool * 2 : pool * 8));
+    CLOISTER_ASSIGN_OR_RETURN(auto ranked, VectorRanking(*space, query, filter.empty() ? pool * 2 : pool * 8));
     std::vector<int64_t> ids;
     for (const auto& [id, score] : ranked) {
       ids.push_back(id);
@@ -270,7 +465,9 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   } else {
     for (int64_t id : lexical_ids) ranking.emplace_back(id, scores[id]);
   }
-  if (o.mmr && embedder_ && ranking.size() > 1) CLOISTER_RETURN_IF_ERROR(Diversify(catalog, o, &ranking));
+  if (o.mmr && space && ranking.size() > 1) {
+    CLOISTER_RETURN_IF_ERROR(Diversify(catalog, space->model_id, o, &ranking));
+  }
   if (ranking.size() > static_cast<size_t>(o.k) * 2) ranking.resize(static_cast<size_t>(o.k) * 2);
 
   std::vector<int64_t> ids;
@@ -309,13 +506,13 @@ void Retriever::MergeNeighbours(storage::Catalog& catalog, const storage::ChunkR
 
 // Maximal marginal relevance: each next result is the candidate most relevant to the query and
 // least like the results already chosen (Carbonell & Goldstein, 1998).
-Status Retriever::Diversify(storage::Catalog& catalog, const SearchOptions& o,
+Status Retriever::Diversify(storage::Catalog& catalog, const std::string& model_id, const SearchOptions& o,
                             std::vector<std::pair<int64_t, double>>* ranking) {
   size_t pool = std::min(ranking->size(), static_cast<size_t>(o.k) * 4);
   std::vector<std::vector<float>> vectors(pool);
   double top = ranking->front().second > 0 ? ranking->front().second : 1;
   for (size_t i = 0; i < pool; ++i) {
-    auto v = catalog.GetEmbedding((*ranking)[i].first, model_id_);
+    auto v = catalog.GetEmbedding((*ranking)[i].first, model_id);
     if (v.ok()) vectors[i] = std::move(v).value();
   }
   std::vector<std::pair<int64_t, double>> chosen;

@@ -1,4 +1,5 @@
 // Catalog: embeddings, stored as float32 little-endian BLOBs whatever the host's byte order.
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <string>
@@ -130,6 +131,73 @@ Status Catalog::ForEachEmbedding(
     CLOISTER_RETURN_IF_ERROR(DecodeVector(st.ColumnBlob(2), st.ColumnInt64(1), chunk_id, &vector));
     CLOISTER_RETURN_IF_ERROR(fn(chunk_id, vector));
   }
+}
+
+Result<std::vector<Embedding>> Catalog::EmbeddingsAfter(std::string_view model_id, int64_t after_id,
+                                                        int limit) const {
+  CLOISTER_ASSIGN_OR_RETURN(Statement st,
+                            db_.Prepare("SELECT chunk_id, dim, vector FROM embeddings WHERE model_id = ?1 "
+                                        "AND chunk_id > ?2 ORDER BY chunk_id LIMIT ?3"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, model_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, after_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(3, static_cast<int64_t>(std::max(limit, 0))));
+  std::vector<Embedding> page;
+  for (;;) {
+    CLOISTER_ASSIGN_OR_RETURN(bool has_row, st.Step());
+    if (!has_row) return page;
+    Embedding e;
+    e.chunk_id = st.ColumnInt64(0);
+    CLOISTER_RETURN_IF_ERROR(DecodeVector(st.ColumnBlob(2), st.ColumnInt64(1), e.chunk_id, &e.vector));
+    page.push_back(std::move(e));
+  }
+}
+
+Result<std::vector<Chunk>> Catalog::ChunksMissingEmbedding(std::string_view model_id,
+                                                           int64_t after_id, int limit) const {
+  // NOT EXISTS probes the (chunk_id, model_id) primary key once per chunk.
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st,
+      db_.Prepare("SELECT " + std::string(internal::kChunkColumns) +
+                  " FROM chunks WHERE id > ?1 AND NOT EXISTS (SELECT 1 FROM embeddings AS e "
+                  "WHERE e.chunk_id = chunks.id AND e.model_id = ?2) ORDER BY id LIMIT ?3"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, after_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, model_id));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(3, static_cast<int64_t>(std::max(limit, 0))));
+  return internal::ReadAll<Chunk>(st, internal::ReadChunk);
+}
+
+Result<int64_t> Catalog::CountChunksMissingEmbedding(std::string_view model_id) const {
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st, db_.Prepare("SELECT count(*) FROM chunks WHERE NOT EXISTS (SELECT 1 FROM "
+                                "embeddings AS e WHERE e.chunk_id = chunks.id AND e.model_id = ?1)"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, model_id));
+  CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+  return row ? st.ColumnInt64(0) : 0;
+}
+
+Result<int64_t> Catalog::DeleteEmbeddingsExcept(std::string_view keep_model_id) {
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("DELETE FROM embeddings WHERE model_id != ?1"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, keep_model_id));
+  CLOISTER_RETURN_IF_ERROR(internal::RunToEnd(st));
+  return static_cast<int64_t>(db_.Changes());
+}
+
+Result<std::optional<std::string>> Catalog::GetSetting(std::string_view key) const {
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT value FROM settings WHERE key = ?1"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, key));
+  CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(st.ColumnText(0)));
+}
+
+Status Catalog::SetSetting(std::string_view key, std::string_view value) {
+  if (key.empty()) return InvalidArgument("a setting needs a key");
+  CLOISTER_ASSIGN_OR_RETURN(Statement st,
+                            db_.Prepare("INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, key));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, value));
+  return internal::RunToEnd(st).WithContext("storing setting " + std::string(key));
 }
 
 }  // namespace cloister::storage

@@ -136,11 +136,21 @@ END;
 INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
 )sql";
 
+// Small facts about the catalog as a whole, such as the embedding model whose vectors the index
+// serves (changing models re-embeds in the background; the setting says which side is live).
+constexpr std::string_view kV5Settings = R"sql(
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY CHECK (length(key) > 0),
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "catalog tables", kV1Tables},
     Migration{2, "full-text index over chunks", kV2ChunksFts},
     Migration{3, "documents linked to their jobs", kV3DocumentJobs},
     Migration{4, "full-text index segmented by ICU for every language", kV4IcuChunksFts},
+    Migration{5, "catalog settings", kV5Settings},
 };
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
 

@@ -2,7 +2,10 @@
 // real pipeline; the vector index kept consistent with the catalog.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/files.h"
@@ -122,15 +125,15 @@ TEST_F(RetrievalTest, ACorruptOrMissingIndexIsRebuiltFromTheStoredEmbeddingsWith
   std::vector<int64_t> expected = Ids(Find("canteen noon", SearchMode::kVector));
   int64_t embeddings = kb_->Status()->embeddings;
   kb_.reset();
-  ASSERT_TRUE(WriteFileAtomic(config_.index_path(), "not a faiss index").ok());
+  ASSERT_TRUE(WriteFileAtomic(config_.index_path("tiny-embed.gguf"), "not a faiss index").ok());
   Open();
   EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), expected);
   EXPECT_EQ(kb_->Status()->embeddings, embeddings);  // rebuilt, not re-embedded
   kb_.reset();
-  fs::remove(config_.index_path());
+  fs::remove(config_.index_path("tiny-embed.gguf"));
   Open();
   EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), expected);
-  EXPECT_TRUE(fs::exists(config_.index_path()));
+  EXPECT_TRUE(fs::exists(config_.index_path("tiny-embed.gguf")));
 }
 
 TEST_F(RetrievalTest, TheIndexBecomesApproximateWhenTheCollectionGrowsPastTheThreshold) {
@@ -180,6 +183,95 @@ TEST_F(RetrievalTest, FiltersRestrictEveryMode) {
   }
   auto unknown = kb_->Search("x", SearchOptions{.filters = {.collections = {"no-such"}}});
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+}
+
+// The old model's vectors answer queries until every chunk has a vector from the new one; then
+// search switches, and the old vectors and index go.
+TEST_F(RetrievalTest, ChangingTheEmbeddingModelReembedsWhileTheOldVectorsServe) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  std::vector<int64_t> before = Ids(Find("canteen noon", SearchMode::kVector));
+  ASSERT_FALSE(before.empty());
+  kb_.reset();
+  // Sorts before tiny-embed.gguf, so it is the model in use now.
+  fs::copy_file(fixtures::OtherTinyEmbeddingModel(), config_.models_dir / "a-other-embed.gguf");
+  Open();
+  auto status = kb_->Status();
+  ASSERT_TRUE(status.ok());
+  ASSERT_TRUE(status->reembedding.has_value());
+  EXPECT_EQ(status->reembedding->from, "tiny-embed.gguf");
+  EXPECT_EQ(status->reembedding->to, "a-other-embed.gguf");
+  EXPECT_EQ(status->reembedding->done, 0);
+  EXPECT_EQ(status->reembedding->total, status->chunks);
+  EXPECT_TRUE(status->reembedding->old_vectors_serve);
+  EXPECT_EQ(status->retrieval_mode, "hybrid");
+  EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), before);  // the old vectors serve
+
+  // Ingested meanwhile: embedded by both models, searchable at once through the old one.
+  Write(dir_ / "more/late.txt", "Late arrivals sign the register at the gate.");
+  auto late = kb_->Ingest({dir_ / "more"}, {});
+  ASSERT_TRUE(late.ok());
+  ASSERT_EQ(late->ingested.size(), 1u);
+  status = kb_->Status();
+  EXPECT_EQ(status->reembedding->done, late->chunks);
+  EXPECT_EQ(Find("register gate", SearchMode::kVector).results.size(), static_cast<size_t>(status->chunks));
+
+  std::vector<int64_t> seen;
+  ASSERT_TRUE(kb_->Reembed([&](const StatusReport::Reembedding& p) {
+    EXPECT_EQ(p.to, "a-other-embed.gguf");
+    seen.push_back(p.done);
+  }).ok());
+  ASSERT_FALSE(seen.empty());
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.back(), status->chunks);
+
+  status = kb_->Status();
+  EXPECT_FALSE(status->reembedding.has_value());
+  EXPECT_EQ(status->embeddings, status->chunks);  // the old model's vectors are gone
+  EXPECT_EQ(status->index_size, status->chunks);
+  EXPECT_TRUE(fs::exists(config_.index_path("a-other-embed.gguf")));
+  EXPECT_FALSE(fs::exists(config_.index_path("tiny-embed.gguf")));
+  std::vector<int64_t> after = Ids(Find("canteen noon", SearchMode::kVector));
+  EXPECT_EQ(after.size(), static_cast<size_t>(status->chunks));
+  kb_.reset();
+  Open();  // the switch is durable: no re-embedding, the same answers
+  EXPECT_FALSE(kb_->Status()->reembedding.has_value());
+  EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), after);
+  EXPECT_TRUE(kb_->Reembed({}).ok());  // nothing to do
+}
+
+TEST_F(RetrievalTest, WithThePreviousModelGoneSearchIsLexicalUntilTheBackgroundReembeddingFinishes) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  kb_.reset();
+  fs::remove(config_.models_dir / "tiny-embed.gguf");
+  fs::copy_file(fixtures::OtherTinyEmbeddingModel(), config_.models_dir / "other-embed.gguf");
+  config_.inbox_dir = dir_ / "inbox";
+  fs::create_directories(config_.inbox_dir);
+  Open();
+  auto status = kb_->Status();
+  ASSERT_TRUE(status->reembedding.has_value());
+  EXPECT_FALSE(status->reembedding->old_vectors_serve);
+  EXPECT_EQ(status->retrieval_mode, "lexical");
+  SearchResults r = Find("refund policy", SearchMode::kAuto);
+  EXPECT_EQ(r.mode, "lexical");
+  EXPECT_FALSE(r.results.empty());
+  auto vector = kb_->Search("refund", SearchOptions{.mode = SearchMode::kVector});
+  EXPECT_EQ(vector.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(vector.status().message().find("re-embedding"), std::string::npos) << vector.status().message();
+
+  ASSERT_TRUE(kb_->StartBackground().ok());
+  for (int i = 0; i < 600 && kb_->Status()->reembedding.has_value(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(kb_->Status()->reembedding.has_value()) << "re-embedding did not finish in 30 s";
+  r = Find("refund policy", SearchMode::kAuto);
+  EXPECT_EQ(r.mode, "hybrid");
+  EXPECT_EQ(fs::path(r.results.at(0).path).filename(), "refunds.txt");
+  EXPECT_EQ(kb_->Status()->index_size, kb_->Status()->chunks);
+  kb_->StopBackground();
 }
 
 }  // namespace

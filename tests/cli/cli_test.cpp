@@ -286,6 +286,46 @@ TEST(CliSearchTest, FiltersAndModesAreFlagsAndBadOnesAreUserErrors) {
   EXPECT_NE(vector.err.find("embedding model"), std::string::npos) << vector.err;
 }
 
+TEST(CliSearchTest, StatusShowsAChangeOfEmbeddingModelAndReembedFinishesIt) {
+  fixtures::TempDir dir;
+  fs::create_directories(dir / "models");
+  fs::copy_file(fixtures::TinyEmbeddingModel(), dir / "models" / "b-embed.gguf");
+  std::vector<std::string> where = {"--data", (dir / "data").string(), "--models", (dir / "models").string()};
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.end(), where.begin(), where.end());
+    return Cloister(args);
+  };
+  fs::path mail = fixtures::SharedDir() / "corpus/mail/mikel-mail/raw_email_encoded_stack_level_too_deep.eml";
+  ASSERT_EQ(run({"ingest", mail.string()}).exit_code, 0);
+  CliRun idle = run({"status", "--json"});
+  ASSERT_EQ(idle.exit_code, 0) << idle.err;
+  EXPECT_TRUE(Json(idle.out)->isNull("reembedding"));
+
+  fs::copy_file(fixtures::OtherTinyEmbeddingModel(), dir / "models" / "a-embed.gguf");  // now in use
+  CliRun pending = run({"status", "--json"});
+  ASSERT_EQ(pending.exit_code, 0) << pending.err;
+  auto re = Json(pending.out)->getObject("reembedding");
+  ASSERT_FALSE(re.isNull()) << pending.out;
+  EXPECT_EQ(re->getValue<std::string>("from"), "b-embed.gguf");
+  EXPECT_EQ(re->getValue<std::string>("to"), "a-embed.gguf");
+  int64_t chunks = Json(pending.out)->getValue<int64_t>("chunks");
+  EXPECT_GT(chunks, 0);
+  EXPECT_EQ(re->getValue<int64_t>("done"), 0);
+  EXPECT_EQ(re->getValue<int64_t>("total"), chunks);
+  CliRun text = run({"status"});
+  EXPECT_NE(text.out.find("re-embedding: 0/"), std::string::npos) << text.out;
+
+  CliRun reembed = run({"reembed"});
+  EXPECT_EQ(reembed.exit_code, 0) << reembed.err;
+  EXPECT_NE(reembed.out.find("search now uses a-embed.gguf"), std::string::npos) << reembed.out;
+  CliRun done = run({"status", "--json"});
+  EXPECT_TRUE(Json(done.out)->isNull("reembedding")) << done.out;
+  EXPECT_EQ(Json(done.out)->getObject("index")->getValue<int64_t>("size"), chunks);
+  CliRun again = run({"reembed"});
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_NE(again.out.find("nothing to re-embed"), std::string::npos) << again.out;
+}
+
 int CountHits(const fs::path& data, const std::string& word) {
   CliRun r = Cloister({"search", word, "--json", "--k", "50", "--data", data.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;

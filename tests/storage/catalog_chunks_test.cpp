@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -285,6 +286,57 @@ TEST_F(EmbeddingTest, VectorOfTheWrongSizeOnDiskIsDataLoss) {
       catalog_->ForEachEmbedding("m", [](int64_t, std::span<const float>) { return Status::Ok(); })
           .code(),
       StatusCode::kDataLoss);
+}
+
+TEST_F(EmbeddingTest, ChunksMissingEmbeddingPagesThroughTheChunksAModelLacks) {
+  ASSERT_OK(catalog_->PutEmbeddings("old", {{chunk_ids_[0], {1.0f}}, {chunk_ids_[1], {1.0f}},
+                                            {chunk_ids_[2], {1.0f}}}));
+  ASSERT_OK(catalog_->PutEmbeddings("new", {{chunk_ids_[1], {2.0f, 2.0f}}}));
+  ASSERT_OK_AND_ASSIGN(int64_t missing, catalog_->CountChunksMissingEmbedding("new"));
+  EXPECT_EQ(missing, 2);
+  ASSERT_OK_AND_ASSIGN(auto first, catalog_->ChunksMissingEmbedding("new", 0, 1));
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id, chunk_ids_[0]);
+  EXPECT_EQ(first[0].text, "a");
+  ASSERT_OK_AND_ASSIGN(auto rest, catalog_->ChunksMissingEmbedding("new", first[0].id, 10));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].id, chunk_ids_[2]);
+  ASSERT_OK_AND_ASSIGN(auto none, catalog_->ChunksMissingEmbedding("old", 0, 10));
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_F(EmbeddingTest, EmbeddingsAfterPagesThroughOneModelInChunkOrder) {
+  ASSERT_OK(catalog_->PutEmbeddings("m", {{chunk_ids_[2], {3.0f}}, {chunk_ids_[0], {1.0f}},
+                                          {chunk_ids_[1], {2.0f}}}));
+  ASSERT_OK(catalog_->PutEmbeddings("other", {{chunk_ids_[1], {7.0f, 7.0f}}}));
+  ASSERT_OK_AND_ASSIGN(auto first, catalog_->EmbeddingsAfter("m", 0, 2));
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].chunk_id, chunk_ids_[0]);
+  EXPECT_EQ(first[1].vector, std::vector<float>{2.0f});
+  ASSERT_OK_AND_ASSIGN(auto rest, catalog_->EmbeddingsAfter("m", first[1].chunk_id, 2));
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].chunk_id, chunk_ids_[2]);
+  ASSERT_OK_AND_ASSIGN(auto end, catalog_->EmbeddingsAfter("m", chunk_ids_[2], 2));
+  EXPECT_TRUE(end.empty());
+}
+
+TEST_F(EmbeddingTest, DeleteEmbeddingsExceptKeepsOnlyThatModel) {
+  ASSERT_OK(catalog_->PutEmbeddings("old", {{chunk_ids_[0], {1.0f}}, {chunk_ids_[1], {1.0f}}}));
+  ASSERT_OK(catalog_->PutEmbeddings("new", {{chunk_ids_[1], {2.0f, 2.0f}}}));
+  ASSERT_OK_AND_ASSIGN(int64_t removed, catalog_->DeleteEmbeddingsExcept("new"));
+  EXPECT_EQ(removed, 2);
+  ASSERT_OK_AND_ASSIGN(CatalogStats stats, catalog_->Stats());
+  EXPECT_EQ(stats.embeddings_by_model, (std::map<std::string, int64_t>{{"new", 1}}));
+}
+
+TEST_F(EmbeddingTest, SettingsRoundTripAndOverwrite) {
+  ASSERT_OK_AND_ASSIGN(auto unset, catalog_->GetSetting("embedding_model"));
+  EXPECT_FALSE(unset.has_value());
+  ASSERT_OK(catalog_->SetSetting("embedding_model", "a.gguf"));
+  ASSERT_OK(catalog_->SetSetting("embedding_model", "b.gguf"));
+  ASSERT_OK_AND_ASSIGN(auto value, catalog_->GetSetting("embedding_model"));
+  EXPECT_EQ(value, std::optional<std::string>("b.gguf"));
+  EXPECT_EQ(catalog_->SetSetting("", "x").code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -80,6 +80,17 @@ std::string StatusJson(const app::StatusReport& s) {
   index->set("kind", s.index_kind);
   index->set("size", static_cast<Poco::Int64>(s.index_size));
   o->set("index", index);
+  if (s.reembedding) {
+    auto re = NewObject();
+    re->set("from", s.reembedding->from);
+    re->set("to", s.reembedding->to);
+    re->set("done", static_cast<Poco::Int64>(s.reembedding->done));
+    re->set("total", static_cast<Poco::Int64>(s.reembedding->total));
+    re->set("old_vectors_serve", s.reembedding->old_vectors_serve);
+    o->set("reembedding", re);
+  } else {
+    o->set("reembedding", Poco::Dynamic::Var());
+  }
   return Stringify(o);
 }
 

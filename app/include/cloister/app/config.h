@@ -3,9 +3,11 @@
 // its own Options from here.
 #pragma once
 
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cloister::app {
@@ -44,7 +46,12 @@ struct Config {
   IndexConfig index;
 
   std::filesystem::path catalog_path() const { return data_dir / "cloister.db"; }
-  std::filesystem::path index_path() const { return data_dir / "vectors.faiss"; }
+  // The FAISS index of one embedding model's vectors (the model id is its file name).
+  std::filesystem::path index_path(std::string_view model_id) const {
+    std::string name;
+    for (char c : model_id) name += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
+    return data_dir / "vectors" / (name + ".faiss");
+  }
   std::filesystem::path originals_dir() const { return data_dir / "originals"; }
 };
 

@@ -56,6 +56,16 @@ struct StatusReport {
                         // too large, timeout, out of memory, crashed, missing, error
   };
   std::vector<Failure> recent_failures;  // newest first, at most 20
+  // Set while the embedding model changes: every chunk gets a vector from the new model in the
+  // background (serve, or `cloister reembed`) while the old one's vectors answer queries.
+  struct Reembedding {
+    std::string from;   // the model whose vectors serve meanwhile
+    std::string to;     // the configured model
+    int64_t done = 0;   // chunks with a vector from `to`
+    int64_t total = 0;  // chunks
+    bool old_vectors_serve = false;  // false when `from` left the models folder: lexical meanwhile
+  };
+  std::optional<Reembedding> reembedding;
 };
 
 struct SearchHit {
@@ -157,10 +167,18 @@ class KnowledgeBase {
   // The file in the inbox, if any, stays: ingesting it again brings the document back.
   virtual cloister::Status DeleteDocument(int64_t document_id) = 0;
 
-  // serve: resumes interrupted jobs, starts the ingestion workers and the inbox watcher.
+  // After the embedding model changed: gives every chunk a vector from the new model, then
+  // switches search to it (see StatusReport::reembedding), calling `progress` after each batch.
+  // Searches keep working meanwhile. Ok at once when there is nothing to re-embed.
+  // StartBackground does the same on a thread of its own.
+  virtual cloister::Status Reembed(const std::function<void(const StatusReport::Reembedding&)>& progress) = 0;
+
+  // serve: resumes interrupted jobs, starts the ingestion workers and the inbox watcher, and
+  // re-embeds in the background when the embedding model changed.
   // kFailedPrecondition when the inbox cannot be watched.
   virtual cloister::Status StartBackground() = 0;
-  // Stops the watcher, lets running jobs finish, stops the workers.
+  // Stops the watcher and the re-embedding (it resumes at the next start), lets running jobs
+  // finish, stops the workers.
   virtual void StopBackground() = 0;
 };
 

@@ -278,6 +278,24 @@ class Catalog {
   Status ForEachEmbedding(
       std::string_view model_id,
       const std::function<Status(int64_t chunk_id, std::span<const float>)>& fn) const;
+  // The model's vectors for chunk ids above `after_id`, at most `limit`, in chunk id order: a
+  // page of ForEachEmbedding for callers that pull (index builds).
+  Result<std::vector<Embedding>> EmbeddingsAfter(std::string_view model_id, int64_t after_id,
+                                                 int limit) const;
+  // Up to `limit` chunks (id and text; any document status) with an id above `after_id` that
+  // have no vector for `model_id`, by id: the work list of a re-embedding.
+  Result<std::vector<Chunk>> ChunksMissingEmbedding(std::string_view model_id, int64_t after_id,
+                                                    int limit) const;
+  // How many chunks have no vector for `model_id`.
+  Result<int64_t> CountChunksMissingEmbedding(std::string_view model_id) const;
+  // Drops the vectors of every model but `keep_model_id`; returns how many were removed.
+  Result<int64_t> DeleteEmbeddingsExcept(std::string_view keep_model_id);
+
+  // ---- Settings ----
+  // Catalog-wide values by key; std::nullopt when the key was never set.
+  Result<std::optional<std::string>> GetSetting(std::string_view key) const;
+  // kInvalidArgument for an empty key.
+  Status SetSetting(std::string_view key, std::string_view value);
 
   // ---- Jobs ----
   // A new job in kQueued. kInvalidArgument for an empty path, kFailedPrecondition when the

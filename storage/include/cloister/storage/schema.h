@@ -19,7 +19,7 @@
 namespace cloister::storage {
 
 // The newest schema this build knows.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // The database's schema version: 0 for a new, empty database.
 Result<int> SchemaVersion(const Database& db);
