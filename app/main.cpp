@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -39,6 +40,7 @@ commands:
   search QUERY [--k N]  find the passages that best match QUERY
         [--mode auto|lexical|vector|hybrid] [--type T] [--from SENDER]
         [--after YYYY-MM-DD] [--before YYYY-MM-DD] [--mmr]
+        [--rrf-k K] [--vector-weight W] [--lexical-weight W]
   ask QUESTION [--k N]  answer QUESTION from the documents, with citations
   status                documents, chunks, failures, models, index and ingestion queue
   serve [--port P] [--bind ADDR] [--inbox DIR]
@@ -59,6 +61,9 @@ options:
   --data DIR      data folder (default ./data)
   --models DIR    models folder with *.gguf files (default ./models)
   --json          machine-readable output on stdout; logs stay on stderr
+  --query-prefix S, --document-prefix S
+                  text put before queries / passages for the embedding model, instead of
+                  what its family expects (a new document prefix re-embeds everything)
   --help          this text
   --version       print the version
 
@@ -147,6 +152,31 @@ Status Parse(int argc, char** argv, Args* args) {
     if (a == "--type") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.types.push_back(v); continue; }
     if (a == "--from") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.from = v; continue; }
     if (a == "--mmr") { args->search.mmr = true; continue; }
+    if (a == "--query-prefix") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.retrieval.query_prefix = v; continue; }
+    if (a == "--document-prefix") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      args->config.retrieval.document_prefix = v;
+      continue;
+    }
+    if (a == "--rrf-k" || a == "--vector-weight" || a == "--lexical-weight") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      double x = 0;
+      size_t used = 0;
+      try {
+        x = std::stod(v, &used);
+      } catch (...) {
+        used = 0;
+      }
+      bool ok = used == v.size() && std::isfinite(x) && (a == "--rrf-k" ? x >= 0 && x <= 1e6 : x >= 0 && x <= 100);
+      if (!ok) {
+        return cloister::InvalidArgument(a + " needs a number " + (a == "--rrf-k" ? "from 0 to 1000000" : "from 0 to 100") +
+                                         ", got '" + v + "'");
+      }
+      if (a == "--rrf-k") args->config.retrieval.rrf_k = x;
+      if (a == "--vector-weight") args->config.retrieval.vector_weight = x;
+      if (a == "--lexical-weight") args->config.retrieval.lexical_weight = x;
+      continue;
+    }
     if (a == "--after" || a == "--before") {
       CLOISTER_RETURN_IF_ERROR(value(&v));
       int64_t t = 0;
@@ -379,6 +409,10 @@ int RunSearch(const Args& args) {
   auto kb = app::KnowledgeBase::Open(args.config);
   if (!kb.ok()) return Fail(args, kb.status());
   app::SearchOptions options = args.search;
+  app::SearchOptions defaults = app::SearchDefaults(args.config);
+  options.rrf_k = defaults.rrf_k;
+  options.vector_weight = defaults.vector_weight;
+  options.lexical_weight = defaults.lexical_weight;
   options.k = args.k;
   auto results = (*kb)->Search(query, options);
   if (!results.ok()) return Fail(args, results.status());

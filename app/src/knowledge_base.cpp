@@ -10,6 +10,7 @@
 #include "cloister/core/files.h"
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
+#include "cloister/embed/embedder.h"
 #include "cloister/index/vector_index.h"
 #include "cloister/storage/catalog.h"
 #include "pipeline.h"
@@ -80,15 +81,22 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     r.answer_mode = r.chat_model ? "generated" : "extractive";
     std::lock_guard lock(mu_);
     CLOISTER_ASSIGN_OR_RETURN(std::optional<std::string> active, catalog_.GetSetting(kActiveModelSetting));
-    // A model's vectors are stored under its file name (Embedder::model_id).
-    if (r.embedding_model && active && *active != r.embedding_model->path.filename().string()) {
+    // A model's vectors are stored under its id (its file name, see embed::ModelId).
+    std::string target_id = r.embedding_model
+        ? embed::ModelId(r.embedding_model->path,
+                         embed::PrefixesFor(r.embedding_model->name, r.embedding_model->architecture),
+                         config_.retrieval.document_prefix)
+        : "";
+    if (r.embedding_model && active && *active != target_id) {
       StatusReport::Reembedding re;
       re.from = *active;
-      re.to = r.embedding_model->path.filename().string();
+      re.to = target_id;
       re.total = r.chunks;
       CLOISTER_ASSIGN_OR_RETURN(int64_t missing, catalog_.CountChunksMissingEmbedding(re.to));
       re.done = r.chunks - missing;
-      re.old_vectors_serve = std::any_of(models.begin(), models.end(), [&](const auto& m) { return m.kind == "embedding" && m.path.filename() == re.from; });
+      re.old_vectors_serve = std::any_of(models.begin(), models.end(), [&](const auto& m) {
+        return m.kind == "embedding" && m.path.filename() == re.from.substr(0, re.from.find('#'));
+      });
       r.reembedding = re;
     }
     bool vectors_serve = r.embedding_model && (!r.reembedding || r.reembedding->old_vectors_serve);
@@ -147,7 +155,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   }
 
   Result<SearchResults> Search(const std::string& query, int k) override {
-    SearchOptions options;
+    SearchOptions options = SearchDefaults(config_);
     options.k = k;
     return Search(query, options);
   }
@@ -294,6 +302,14 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
 };
 
 }  // namespace
+
+SearchOptions SearchDefaults(const Config& config) {
+  SearchOptions o;
+  o.rrf_k = config.retrieval.rrf_k;
+  o.vector_weight = config.retrieval.vector_weight;
+  o.lexical_weight = config.retrieval.lexical_weight;
+  return o;
+}
 
 Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const Config& config) {
   CLOISTER_RETURN_IF_ERROR(EnsureDirectory(config.data_dir));

@@ -86,11 +86,14 @@ SearchHit ToHit(const storage::ChunkRef& r, double score, const std::string& sni
 
 Retriever::Retriever(Config config) : config_(std::move(config)) {}
 
-Result<std::shared_ptr<Retriever::Space>> Retriever::OpenSpace(const ModelEntry& model) const {
+Result<std::shared_ptr<Retriever::Space>> Retriever::OpenSpace(const ModelEntry& model,
+                                                                std::optional<std::string> id) const {
   embed::EmbedderOptions options;
+  options.query_prefix = config_.retrieval.query_prefix;
+  options.document_prefix = config_.retrieval.document_prefix;
   auto space = std::make_shared<Space>();
   CLOISTER_ASSIGN_OR_RETURN(space->embedder, embed::Embedder::Open(model.path, options));
-  space->model_id = space->embedder->model_id();
+  space->model_id = id ? *id : space->embedder->model_id();
   return space;
 }
 
@@ -120,12 +123,14 @@ Status Retriever::Open(const std::optional<ModelEntry>& model, const std::vector
   log::Info("embed", "the embedding model changed; re-embedding every chunk, old vectors serve meanwhile",
             {{"from", *active}, {"to", configured->model_id}});
   std::shared_ptr<Space> old;
+  // The file named by the id (ids may carry a document prefix's hash after '#').
+  std::string file = active->substr(0, active->find('#'));
   auto entry = std::find_if(available.begin(), available.end(),
-                            [&](const ModelEntry& m) { return m.kind == "embedding" && m.path.filename() == *active; });
+                            [&](const ModelEntry& m) { return m.kind == "embedding" && m.path.filename() == file; });
   if (entry == available.end()) {
     log::Warn("embed", "the previous embedding model is no longer in the models folder; search is "
               "lexical until re-embedding finishes", {{"model", *active}});
-  } else if (auto opened = OpenSpace(*entry); !opened.ok()) {
+  } else if (auto opened = OpenSpace(*entry, *active); !opened.ok()) {
     log::Warn("embed", "the previous embedding model does not load; search is lexical until "
               "re-embedding finishes", {{"model", *active}, {"error", opened.status().message()}});
   } else {

@@ -114,7 +114,9 @@ class Retriever {
   };
   std::shared_ptr<Space> Serving() const;
 
-  Result<std::shared_ptr<Space>> OpenSpace(const ModelEntry& model) const;
+  // `id` replaces the model's own id (the old model of a re-embedding, whose vectors were made
+  // under another document prefix).
+  Result<std::shared_ptr<Space>> OpenSpace(const ModelEntry& model, std::optional<std::string> id = {}) const;
   Status LoadOrRebuild(storage::Catalog& catalog, Space& space);
   Result<std::unique_ptr<index::VectorIndex>> BuildFromCatalog(storage::Catalog& catalog,
                                                                const Space& space);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 #include <system_error>
 
@@ -190,6 +191,17 @@ Prefixes PrefixesFor(const std::string& model_name, const std::string& architect
   return {};
 }
 
+std::string ModelId(const std::filesystem::path& model, const Prefixes& detected,
+                    const std::optional<std::string>& document_prefix) {
+  std::string id = model.filename().string();
+  if (!document_prefix || *document_prefix == detected.document) return id;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across builds and platforms
+  for (unsigned char c : *document_prefix) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return id + "#document-prefix-" + hex;
+}
+
 Result<std::unique_ptr<Embedder>> Embedder::Open(const std::filesystem::path& path,
                                                  const EmbedderOptions& options) {
   std::error_code ec;
@@ -210,12 +222,15 @@ Result<std::unique_ptr<Embedder>> Embedder::Open(const std::filesystem::path& pa
     ctx = MakeContext(model.get(), n_tokens, n_seqs, threads, LLAMA_POOLING_TYPE_MEAN);
   }
   if (!ctx) return FailedPrecondition("llama.cpp could not create an embedding context for " + path.string());
-  Prefixes prefixes = PrefixesFor(MetaString(model.get(), "general.name"),
-                                  MetaString(model.get(), "general.architecture"));
+  // As llm::InspectModel names models (so app can compute ModelId without loading one).
+  std::string name = MetaString(model.get(), "general.name");
+  if (name.empty()) name = path.stem().string();
+  Prefixes prefixes = PrefixesFor(name, MetaString(model.get(), "general.architecture"));
+  std::string id = ModelId(path, prefixes, options.document_prefix);
   if (options.query_prefix) prefixes.query = *options.query_prefix;
   if (options.document_prefix) prefixes.document = *options.document_prefix;
   return std::unique_ptr<Embedder>(new LlamaEmbedder(std::move(model), std::move(ctx),
-                                                     path.filename().string(), n_tokens, n_seqs,
+                                                     std::move(id), n_tokens, n_seqs,
                                                      std::move(prefixes)));
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/files.h"
@@ -239,6 +240,47 @@ TEST_F(RetrievalTest, ChangingTheEmbeddingModelReembedsWhileTheOldVectorsServe) 
   EXPECT_FALSE(kb_->Status()->reembedding.has_value());
   EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), after);
   EXPECT_TRUE(kb_->Reembed({}).ok());  // nothing to do
+}
+
+TEST_F(RetrievalTest, ANewDocumentPrefixReembedsTheCollectionWithIt) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  kb_.reset();
+  config_.retrieval.document_prefix = "passage: ";
+  Open();
+  auto status = kb_->Status();
+  ASSERT_TRUE(status->reembedding.has_value());
+  EXPECT_EQ(status->reembedding->from, "tiny-embed.gguf");
+  EXPECT_EQ(status->reembedding->to.rfind("tiny-embed.gguf#document-prefix-", 0), 0u) << status->reembedding->to;
+  EXPECT_TRUE(status->reembedding->old_vectors_serve);
+  EXPECT_EQ(Find("canteen noon", SearchMode::kVector).mode, "vector");
+  ASSERT_TRUE(kb_->Reembed({}).ok());
+  status = kb_->Status();
+  EXPECT_FALSE(status->reembedding.has_value());
+  EXPECT_EQ(status->embeddings, status->chunks);
+}
+
+TEST_F(RetrievalTest, FusionWeightsComeFromTheConfiguration) {
+  WithEmbeddingModel();
+  const std::string q = "staff park";
+  for (auto [vector_weight, lexical_weight, like] :
+       {std::tuple{0.0, 1.0, SearchMode::kLexical}, std::tuple{1.0, 0.0, SearchMode::kVector}}) {
+    config_.retrieval.vector_weight = vector_weight;
+    config_.retrieval.lexical_weight = lexical_weight;
+    config_.retrieval.rrf_k = 10;
+    Open();
+    if (kb_->Status()->chunks == 0) IngestDocs();
+    auto fused = kb_->Search(q, 10);
+    ASSERT_TRUE(fused.ok());
+    EXPECT_EQ(fused->mode, "hybrid");
+    SearchResults alone = Find(q, like);
+    ASSERT_FALSE(alone.results.empty());
+    EXPECT_EQ(fused->results.at(0).chunk_id, alone.results[0].chunk_id) << "weights " << vector_weight << "/" << lexical_weight;
+    EXPECT_EQ(SearchDefaults(config_).rrf_k, 10);
+  }
+  // Only meaningful if the two rankings disagree at the top.
+  EXPECT_NE(Find(q, SearchMode::kLexical).results.at(0).chunk_id, Find(q, SearchMode::kVector).results.at(0).chunk_id);
 }
 
 TEST_F(RetrievalTest, WithThePreviousModelGoneSearchIsLexicalUntilTheBackgroundReembeddingFinishes) {

@@ -281,6 +281,9 @@ TEST(CliSearchTest, FiltersAndModesAreFlagsAndBadOnesAreUserErrors) {
   EXPECT_EQ(hits({"--after", "2099-01-01"}), 0u);
   EXPECT_EQ(Cloister({"search", "x", "--mode", "psychic"}).exit_code, 1);
   EXPECT_EQ(Cloister({"search", "x", "--after", "yesterday"}).exit_code, 1);
+  EXPECT_EQ(Cloister({"search", "x", "--rrf-k", "-1"}).exit_code, 1);
+  EXPECT_EQ(Cloister({"search", "x", "--vector-weight", "heavy"}).exit_code, 1);
+  EXPECT_GT(hits({"--rrf-k", "20", "--lexical-weight", "2"}), 0u);
   CliRun vector = Cloister({"search", "x", "--mode", "vector", "--data", (dir / "data").string()});
   EXPECT_EQ(vector.exit_code, 1);  // no embedding model: a user error with a clear message
   EXPECT_NE(vector.err.find("embedding model"), std::string::npos) << vector.err;

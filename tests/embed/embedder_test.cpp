@@ -75,6 +75,17 @@ TEST(EmbedderTest, OverLongInputIsTruncatedNotRefused) {
   EXPECT_EQ(embedder->stats().texts, 2u);
 }
 
+TEST(ModelIdTest, IsTheFileNameUnlessTheDocumentPrefixIsOverriddenWithAnotherOne) {
+  Prefixes e5 = PrefixesFor("multilingual-e5-small", "bert");
+  EXPECT_EQ(ModelId("/m/e5.gguf", e5, std::nullopt), "e5.gguf");
+  EXPECT_EQ(ModelId("/m/e5.gguf", e5, "passage: "), "e5.gguf");  // the family's own
+  std::string custom = ModelId("/m/e5.gguf", e5, "doc: ");
+  EXPECT_EQ(custom.rfind("e5.gguf#document-prefix-", 0), 0u) << custom;
+  EXPECT_EQ(custom, ModelId("/other/e5.gguf", e5, "doc: "));  // stable
+  EXPECT_NE(custom, ModelId("/m/e5.gguf", e5, "doc:"));
+  EXPECT_NE(custom, ModelId("/m/e5.gguf", e5, ""));
+}
+
 TEST(PrefixesForTest, EachFamilyGetsTheInstructionsItWasTrainedWith) {
   EXPECT_EQ(PrefixesFor("multilingual-e5-small", "bert").query, "query: ");
   EXPECT_EQ(PrefixesFor("multilingual-e5-small", "bert").document, "passage: ");

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,17 @@ struct IndexConfig {
   double compact_ratio = 0.2;     // compact when removed vectors exceed this share of live ones
 };
 
+struct RetrievalConfig {
+  double rrf_k = 60;            // reciprocal rank fusion constant (higher: flatter)
+  double vector_weight = 1.0;   // fusion weight of the vector ranking
+  double lexical_weight = 1.0;  // fusion weight of the BM25 ranking
+  // Override the prefixes the embedding model's family expects (embed::PrefixesFor). A document
+  // prefix other than the family's gives the model another id (embed::ModelId), so the
+  // collection is re-embedded with it in the background, as for a new model.
+  std::optional<std::string> query_prefix;
+  std::optional<std::string> document_prefix;
+};
+
 struct Config {
   std::filesystem::path data_dir = "data";      // SQLite catalog, FAISS index, originals
   std::filesystem::path models_dir = "models";  // *.gguf, classified as embedding or chat
@@ -44,6 +56,7 @@ struct Config {
   int http_threads = 16;                        // serve: request worker threads
   IngestConfig ingest;
   IndexConfig index;
+  RetrievalConfig retrieval;
 
   std::filesystem::path catalog_path() const { return data_dir / "cloister.db"; }
   // The FAISS index of one embedding model's vectors (the model id is its file name).

@@ -182,6 +182,9 @@ class KnowledgeBase {
   virtual void StopBackground() = 0;
 };
 
+// Search options with the configured fusion constant and weights (Config::retrieval).
+SearchOptions SearchDefaults(const Config& config);
+
 // Lists the models in `models_dir` (no catalog needed). With `try_load`, each is loaded through
 // llama.cpp and `loads` says whether that worked.
 std::vector<ModelEntry> ListModels(const std::filesystem::path& models_dir, bool try_load);

@@ -35,6 +35,12 @@ struct Prefixes {
 // Prefixes for a model, from its general.name and general.architecture.
 Prefixes PrefixesFor(const std::string& model_name, const std::string& architecture);
 
+// The id a model's vectors are stored under: its file name, plus a hash of the document prefix
+// when `document_prefix` overrides the family's (`detected`): vectors made behind another prefix
+// are not interchangeable.
+std::string ModelId(const std::filesystem::path& model, const Prefixes& detected,
+                    const std::optional<std::string>& document_prefix);
+
 struct EmbedderOptions {
   int threads = 0;             // 0: every core (CLOISTER_THREADS overrides)
   uint32_t max_tokens = 512;   // longest input kept; longer input is truncated with a warning.
@@ -61,7 +67,8 @@ class Embedder {
   virtual ~Embedder() = default;
 
   virtual int dimension() const = 0;
-  // "<file name>", used to key stored vectors to the model that made them.
+  // ModelId(): the file name (plus the document prefix's hash when overridden), used to key
+  // stored vectors to the model that made them.
   virtual const std::string& model_id() const = 0;
 
   // One unit-length vector per text, in order, each text behind its role's prefix. Empty texts
