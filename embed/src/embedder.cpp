@@ -168,6 +168,10 @@ ContextPtr MakeContext(llama_model* model, uint32_t n_tokens, uint32_t n_seqs, i
   p.n_batch = n_tokens;
   p.n_ubatch = n_tokens;
   p.n_seq_max = n_seqs;
+  // One KV buffer for all sequences: a batch holds at most n_tokens tokens however they split
+  // into texts, and it is cleared after each batch. Per-sequence buffers would give each text
+  // only n_ctx / n_seqs cells (rounded up to 256), too few for a long text in a decoder model.
+  p.kv_unified = true;
   p.n_threads = threads;
   p.n_threads_batch = threads;
   p.pooling_type = pooling;

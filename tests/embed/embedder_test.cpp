@@ -63,6 +63,25 @@ TEST(EmbedderTest, BatchedResultsEqualOneAtATime) {
   }
 }
 
+// A decoder model (llama architecture, causal attention, a KV cache) as an embedding model, as
+// Qwen3-Embedding is: a text as long as the context must fit however many sequences a batch
+// may hold, and batching must not change its vector.
+TEST(EmbedderTest, ADecoderModelEmbedsTextsAsLongAsItsContextInBatches) {
+  auto embedder = Embedder::Open(fixtures::TinyChatModel(), {.threads = 0, .max_tokens = 512, .max_sequences = 16});
+  ASSERT_TRUE(embedder.ok()) << embedder.status().ToString();
+  std::string long_text;
+  for (int i = 0; i < 80; ++i) long_text += "the ledger balances ";
+  ASSERT_GT((*embedder)->CountTokens(long_text), 300);
+  ASSERT_LT((*embedder)->CountTokens(long_text), 500);
+  auto batched = (*embedder)->Embed({"short one", long_text, "another short one"});
+  ASSERT_TRUE(batched.ok()) << batched.status().ToString();
+  auto alone = (*embedder)->Embed({long_text});
+  ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+  EXPECT_NEAR(Norm((*batched)[1]), 1.0, 1e-4);
+  EXPECT_GT(Dot((*batched)[1], alone->front()), 0.9999);
+  EXPECT_EQ((*embedder)->stats().truncated, 0u);
+}
+
 TEST(EmbedderTest, OverLongInputIsTruncatedNotRefused) {
   auto embedder = OpenTiny({.threads = 0, .max_tokens = 32, .max_sequences = 4});
   ASSERT_NE(embedder, nullptr);
