@@ -290,4 +290,30 @@ std::vector<ChunkText> ChunkDocument(const ParsedDocument& doc, const ChunkOptio
   return chunks;
 }
 
+std::vector<std::string_view> SplitSentences(std::string_view text) {
+  std::vector<std::string_view> out;
+  auto push = [&](size_t begin, size_t end) {
+    std::string_view s = text.substr(begin, end - begin);
+    size_t first = s.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return;
+    out.push_back(s.substr(first, s.find_last_not_of(" \t\r\n") + 1 - first));
+  };
+  UErrorCode status = U_ZERO_ERROR;
+  std::unique_ptr<icu::BreakIterator> it(icu::BreakIterator::createSentenceInstance(icu::Locale::getRoot(), status));
+  UText ut = UTEXT_INITIALIZER;
+  if (U_SUCCESS(status)) utext_openUTF8(&ut, text.data(), static_cast<int64_t>(text.size()), &status);
+  if (U_SUCCESS(status)) it->setText(&ut, status);
+  if (U_FAILURE(status)) {
+    utext_close(&ut);
+    push(0, text.size());
+    return out;
+  }
+  int32_t start = it->first();
+  for (int32_t end = it->next(); end != icu::BreakIterator::DONE; start = end, end = it->next()) {
+    push(static_cast<size_t>(start), static_cast<size_t>(end));
+  }
+  utext_close(&ut);
+  return out;
+}
+
 }  // namespace cloister::ingest

@@ -83,6 +83,38 @@ Result<std::string> FtsMatchExpression(std::string_view user_query) {
   return expression;
 }
 
+Result<std::vector<std::string>> FoldedWords(std::string_view text) {
+  CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<internal::WordSegmenter> segmenter,
+                            internal::WordSegmenter::Create());
+  std::vector<std::string> words;
+  auto add = [&](std::string_view folded, int, int) {
+    words.emplace_back(folded);
+    return 0;
+  };
+  if (segmenter->ForEachWord(text, add) == internal::WordSegmenter::kIcuFailed) {
+    return Internal("ICU failed to split text into words");
+  }
+  return words;
+}
+
+Result<TermFrequencies> Catalog::CountTermFrequencies(const std::vector<std::string>& folded_words) {
+  TermFrequencies out;
+  CLOISTER_ASSIGN_OR_RETURN(out.chunks, db_.QueryInt64("SELECT count(*) FROM chunks"));
+  // fts5vocab reads FTS5's own term index: one b-tree lookup per word. A temp table, so it
+  // exists per connection and never in the file.
+  CLOISTER_RETURN_IF_ERROR(
+      db_.Exec("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, row)"));
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT doc FROM temp.chunks_vocab WHERE term = ?1"));
+  for (const std::string& word : folded_words) {
+    if (out.frequencies.count(word)) continue;
+    st.Reset();
+    CLOISTER_RETURN_IF_ERROR(st.Bind(1, word));
+    CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+    out.frequencies[word] = row ? st.ColumnInt64(0) : 0;
+  }
+  return out;
+}
+
 Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_query, int k,
                                                        const ChunkFilter& filter) const {
   if (k < 1) {

@@ -47,6 +47,13 @@ size_t CountOf(const std::string& text, const std::string& needle) {
   return n;
 }
 
+TEST(SplitSentencesTest, SplitsAtSentenceEndsInSeveralScriptsAndTrims) {
+  EXPECT_EQ(SplitSentences("  Smith arrived at 3.30 p.m. today. He left!  Why?\n"),
+            (std::vector<std::string_view>{"Smith arrived at 3.30 p.m. today.", "He left!", "Why?"}));
+  EXPECT_EQ(SplitSentences("我们明天开会。他不来。"), (std::vector<std::string_view>{"我们明天开会。", "他不来。"}));
+  EXPECT_TRUE(SplitSentences(" \n\t ").empty());
+}
+
 TEST(ChunkDocumentTest, EveryChunkStaysWithinTheBudgetOfTheCountingFunction) {
   auto chunks = ChunkDocument(Doc({{Sentences(100), 0, "", false}}), WordBudget(23, 0.2));
   ASSERT_GT(chunks.size(), 20u);

@@ -1,6 +1,8 @@
 // BM25 search through Catalog::SearchLexical and the query builder behind it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <optional>
 #include <set>
 #include <string>
@@ -342,6 +344,23 @@ TEST_F(MultilingualSearchTest, ChunkWithTheRareWordsOfAJapaneseQueryRanksFirst) 
   std::vector<std::string> paths = Paths("東京都の天気");
   ASSERT_GE(paths.size(), 2u);
   EXPECT_EQ(paths[0], "/intl/ja-weather.txt");
+}
+
+TEST_F(LexicalSearchTest, TermFrequenciesCountTheChunksHoldingEachFoldedWord) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> words, FoldedWords("SOLAR Café, solar... and ZEBRA"));
+  EXPECT_EQ(words, (std::vector<std::string>{"solar", "cafe", "solar", "and", "zebra"}));
+  ASSERT_OK_AND_ASSIGN(TermFrequencies tf, catalog_->CountTermFrequencies(words));
+  EXPECT_EQ(tf.chunks, 5);
+  EXPECT_EQ(tf.frequencies["solar"], 2);  // two chunks, though the word appears in more places
+  EXPECT_EQ(tf.frequencies["cafe"], 1);
+  EXPECT_EQ(tf.frequencies["and"], 3);
+  EXPECT_EQ(tf.frequencies["zebra"], 0);
+  EXPECT_EQ(tf.frequencies.size(), 4u);
+}
+
+TEST(FoldedWordsTest, SplitsTextWithoutSpaces) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> words, FoldedWords("我们明天在北京开会"));
+  EXPECT_NE(std::find(words.begin(), words.end(), "北京"), words.end());
 }
 
 }  // namespace

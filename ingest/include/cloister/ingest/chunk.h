@@ -58,4 +58,8 @@ std::vector<ChunkText> ChunkDocument(const ParsedDocument& doc, const ChunkOptio
 // missing fields are left out. Empty for documents other than mail.
 std::string MailHeaderLine(const ParsedDocument& doc);
 
+// The sentences of `text` by ICU's sentence boundaries (root locale), trimmed of white space,
+// blank ones dropped: views into `text`. The whole text as one sentence if ICU fails.
+std::vector<std::string_view> SplitSentences(std::string_view text);
+
 }  // namespace cloister::ingest

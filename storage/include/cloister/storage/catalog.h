@@ -119,6 +119,11 @@ struct CatalogStats {
   std::map<JobState, int64_t> jobs;  // every state present, zeros included
 };
 
+struct TermFrequencies {
+  int64_t chunks = 0;                           // chunks in the catalog
+  std::map<std::string, int64_t> frequencies;  // folded word -> chunks containing it
+};
+
 // Highlight markers around matched terms in LexicalHit::snippet.
 inline constexpr std::string_view kSnippetOpen = "«";
 inline constexpr std::string_view kSnippetClose = "»";
@@ -334,6 +339,10 @@ class Catalog {
   // stem ("бюджет" does not find "бюджета"). kInvalidArgument when k < 1.
   Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k,
                                                 const ChunkFilter& filter = {}) const;
+  // How many chunks contain each of `folded_words` (as FoldedWords gives them; any document
+  // status), and how many chunks there are: the document frequencies that weigh words by
+  // rarity (a question's "the" against its "indemnity"). Words no chunk has map to 0.
+  Result<TermFrequencies> CountTermFrequencies(const std::vector<std::string>& folded_words);
   // Of `chunk_ids`, those of visible (ready or partial) documents that pass `filter`, in the
   // given order; unknown ids are skipped. For vector hits, whose index knows no documents.
   Result<std::vector<ChunkRef>> VisibleChunks(const std::vector<int64_t>& chunk_ids,
@@ -366,5 +375,9 @@ inline constexpr size_t kMaxQueryTerms = 64;
 // kMaxQueryTerms are kept, and they are joined with OR. "" when the text holds no word.
 // kInternal only if ICU itself fails.
 Result<std::string> FtsMatchExpression(std::string_view user_query);
+
+// The words of `text` as full-text search sees them (segmented and folded by cloister_icu), in
+// order, repeats kept. kInternal only if ICU itself fails.
+Result<std::vector<std::string>> FoldedWords(std::string_view text);
 
 }  // namespace cloister::storage
