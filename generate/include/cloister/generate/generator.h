@@ -1,4 +1,4 @@
-// Text generation from a local GGUF chat model, run by llama.cpp.
+// One request at a time over a GGUF chat model: the Engine (engine.h) with a single slot.
 //
 //   auto gen = generate::Generator::Open("models/qwen2.5-1.5b-instruct-q4_k_m.gguf", {});
 //   GenerateOptions opt;
@@ -6,17 +6,18 @@
 //   auto out = (*gen)->Generate("Once upon a time", opt,
 //                               [](std::string_view piece) { std::cout << piece; return true; });
 //
-// Thread safety: one Generate call at a time per Generator (calls are serialised internally).
+// Kept for callers that continue raw text one request at a time; new code uses Engine, which
+// serves several requests together and applies the chat template.
+// Thread safety: concurrent Generate calls wait their turn (up to 64 waiting; past that they are
+// kUnavailable).
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
-#include <string>
 #include <string_view>
 
 #include "cloister/core/status.h"
+#include "cloister/generate/engine.h"
 
 namespace cloister::generate {
 
@@ -24,24 +25,6 @@ struct GeneratorOptions {
   uint32_t context_tokens = 2048;  // capped at the model's trained context
   int threads = 0;                 // 0: every core (CLOISTER_THREADS overrides)
 };
-
-struct GenerateOptions {
-  uint32_t max_tokens = 256;
-  float temperature = 0.0f;  // 0: greedy (deterministic)
-  uint32_t seed = 42;        // used when temperature > 0
-};
-
-enum class StopReason { kEndOfText, kMaxTokens, kCancelled };
-
-struct Generation {
-  std::string text;
-  uint32_t prompt_tokens = 0;
-  uint32_t generated_tokens = 0;
-  StopReason stop = StopReason::kEndOfText;
-};
-
-// Receives each decoded piece of text as it is produced; returning false cancels generation.
-using TokenCallback = std::function<bool(std::string_view piece)>;
 
 class Generator {
  public:
