@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <map>
@@ -18,6 +19,7 @@
 #include "cloister/core/version.h"
 #include "cloister/ingest/sandbox.h"
 #include "cloister/web/json.h"
+#include "cloister/web/remote_chat.h"
 #include "cloister/web/server.h"
 
 namespace {
@@ -41,7 +43,8 @@ commands:
         [--mode auto|lexical|vector|hybrid] [--type T] [--from SENDER]
         [--after YYYY-MM-DD] [--before YYYY-MM-DD] [--mmr]
         [--rrf-k K] [--vector-weight W] [--lexical-weight W]
-  ask QUESTION [--k N]  answer QUESTION from the documents, with citations
+  ask QUESTION [--k N]  answer QUESTION from the documents, with citations (streamed on a
+        [--type T] [--from SENDER] [--after D] [--before D]   terminal)
   status                documents, chunks, failures, models, index and ingestion queue
   serve [--port P] [--bind ADDR] [--inbox DIR]
                         run the web service and watch the inbox folder
@@ -61,6 +64,11 @@ options:
   --data DIR      data folder (default ./data)
   --models DIR    models folder with *.gguf files (default ./models)
   --json          machine-readable output on stdout; logs stay on stderr
+  --chat-url URL  answer with an OpenAI-compatible server on the intranet (http://host:port)
+                  instead of a local chat model; --chat-model NAME picks its model, and
+                  CLOISTER_CHAT_API_KEY in the environment is sent as a bearer token
+  --chat-context N  tokens of context per answer, prompt and answer (default 4096; a remote
+                  server's per-request context, a local model's is capped at its own)
   --query-prefix S, --document-prefix S
                   text put before queries / passages for the embedding model, instead of
                   what its family expects (a new document prefix re-embeds everything)
@@ -78,6 +86,7 @@ struct Args {
   std::string command;
   std::vector<std::string> positional;
   int k = 10;
+  bool k_given = false;
   app::SearchOptions search;
 };
 
@@ -152,6 +161,8 @@ Status Parse(int argc, char** argv, Args* args) {
     if (a == "--type") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.types.push_back(v); continue; }
     if (a == "--from") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.from = v; continue; }
     if (a == "--mmr") { args->search.mmr = true; continue; }
+    if (a == "--chat-url") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.answer.remote_url = v; continue; }
+    if (a == "--chat-model") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.answer.remote_model = v; continue; }
     if (a == "--query-prefix") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.retrieval.query_prefix = v; continue; }
     if (a == "--document-prefix") {
       CLOISTER_RETURN_IF_ERROR(value(&v));
@@ -194,6 +205,12 @@ Status Parse(int argc, char** argv, Args* args) {
       if (a == "--workers") args->config.ingest.workers = static_cast<int>(n);
       continue;
     }
+    if (a == "--chat-context") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      if (!ParseNumber(v, 256, 1 << 20, &n)) return cloister::InvalidArgument(a + " needs a number of tokens from 256, got '" + v + "'");
+      args->config.answer.context_tokens = static_cast<uint32_t>(n);
+      continue;
+    }
     if (a == "--port" || a == "--k") {
       CLOISTER_RETURN_IF_ERROR(value(&v));
       if (!ParseNumber(v, a == "--port" ? 0 : 1, a == "--port" ? 65535 : 1000, &n)) {
@@ -201,7 +218,12 @@ Status Parse(int argc, char** argv, Args* args) {
                                          (a == "--port" ? " from 0 to 65535" : " from 1 to 1000") +
                                          ", got '" + v + "'");
       }
-      if (a == "--port") args->config.port = static_cast<uint16_t>(n); else args->k = static_cast<int>(n);
+      if (a == "--port") {
+        args->config.port = static_cast<uint16_t>(n);
+      } else {
+        args->k = static_cast<int>(n);
+        args->k_given = true;
+      }
       continue;
     }
     if (a.size() > 1 && a[0] == '-') return cloister::InvalidArgument("unknown option " + a);
@@ -227,6 +249,17 @@ void PrintModelLine(const char* label, const std::optional<app::ModelEntry>& m) 
     return;
   }
   std::cout << m->name << " (" << m->path.filename().string() << ", " << m->quantization << ")\n";
+}
+
+// The knowledge base, answering through the configured remote chat server if there is one.
+cloister::Result<std::unique_ptr<app::KnowledgeBase>> OpenForAnswers(const Args& args) {
+  const app::AnswerConfig& a = args.config.answer;
+  if (a.remote_url.empty()) return app::KnowledgeBase::Open(args.config);
+  CLOISTER_ASSIGN_OR_RETURN(
+      std::shared_ptr<app::ChatBackend> chat,
+      web::OpenRemoteChat({.url = a.remote_url, .model = a.remote_model, .api_key = a.remote_api_key,
+                           .context_tokens = a.context_tokens}));
+  return app::KnowledgeBase::Open(args.config, std::move(chat));
 }
 
 int RunStatus(const Args& args) {
@@ -318,7 +351,7 @@ int RunServe(const Args& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto kb = app::KnowledgeBase::Open(args.config);
+  auto kb = OpenForAnswers(args);
   if (!kb.ok()) return Fail(args, kb.status());
   web::ServerOptions options;
   options.bind = args.config.bind;
@@ -429,9 +462,43 @@ int RunSearch(const Args& args) {
   return kExitOk;
 }
 
-int NotYetAvailable(const Args& args) {
-  return Fail(args, cloister::FailedPrecondition("'" + args.command + "' is not yet available in "
-                                                 "this version of cloister"));
+int RunAsk(const Args& args) {
+  std::string question;
+  for (const auto& word : args.positional) question += (question.empty() ? "" : " ") + word;
+  if (question.empty()) return Fail(args, cloister::InvalidArgument("ask needs a question"), "cloister ask \"...\"");
+  auto kb = OpenForAnswers(args);
+  if (!kb.ok()) return Fail(args, kb.status());
+  app::AskOptions options;
+  options.k = args.k_given ? args.k : options.k;
+  options.filters = args.search.filters;
+  // Streamed to a terminal as it is written; JSON and pipes get the finished answer.
+  bool stream = !args.json && ::isatty(1) == 1;
+  auto answer = (*kb)->Ask(question, options, [&](std::string_view piece) {
+    if (stream) {
+      std::cout << piece << std::flush;
+    }
+    return true;
+  });
+  if (!answer.ok()) return Fail(args, answer.status());
+  if (args.json) {
+    std::cout << web::AnswerJson(*answer) << "\n";
+    return kExitOk;
+  }
+  // The streamed text may hold markers the final answer dropped: print the final one on its own.
+  if (stream) std::cout << "\n\n";
+  if (!stream) std::cout << answer->text << "\n\n";
+  else if (answer->mode == "generated") std::cout << "answer: " << answer->text << "\n\n";
+  std::cout << (answer->mode == "generated" ? "generated by the chat model from the documents"
+                                            : "quoted from the documents (no chat model)")
+            << (answer->evidence ? "" : "; nothing relevant was found") << "\n";
+  for (const auto& s : answer->sources) {
+    const app::SearchHit& h = s.passage;
+    std::cout << "[" << s.n << "] " << (h.title.empty() ? h.path : h.title)
+              << (h.page ? ", page " + std::to_string(*h.page) : "")
+              << (h.from.empty() ? "" : ", from " + h.from) << (h.date.empty() ? "" : ", " + h.date) << "  "
+              << h.path << "\n";
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -442,6 +509,7 @@ int main(int argc, char** argv) {
   Args args;
   Status parsed = Parse(argc, argv, &args);
   if (!parsed.ok()) return Fail(args, parsed, "run 'cloister --help'");
+  if (const char* key = std::getenv("CLOISTER_CHAT_API_KEY")) args.config.answer.remote_api_key = key;
   if (args.version) {
     if (args.json) {
       std::cout << "{\"version\":\"" << cloister::Version() << "\"}\n";
@@ -456,7 +524,7 @@ int main(int argc, char** argv) {
   }
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"status", RunStatus}, {"models", RunModels},      {"serve", RunServe},
-      {"ingest", RunIngest}, {"search", RunSearch}, {"ask", NotYetAvailable},
+      {"ingest", RunIngest}, {"search", RunSearch}, {"ask", RunAsk},
       {"reembed", RunReembed}};
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) {

@@ -11,8 +11,10 @@
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
 #include "cloister/embed/embedder.h"
+#include "cloister/generate/engine.h"
 #include "cloister/index/vector_index.h"
 #include "cloister/storage/catalog.h"
+#include "answer_text.h"
 #include "pipeline.h"
 #include "retriever.h"
 #include "watcher.h"
@@ -62,10 +64,45 @@ IngestedFile ToIngested(const JobOutcome& o) {
   return {o.path, o.ok, o.error, o.note, o.documents, o.chunks, o.pages, o.document_ids};
 }
 
+// The chat model loaded here, through generate::Engine.
+class LocalChat final : public ChatBackend {
+ public:
+  LocalChat(std::unique_ptr<generate::Engine> engine, std::string name)
+      : engine_(std::move(engine)), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  uint32_t context_tokens() const override { return engine_->context_tokens(); }
+  uint32_t CountTokens(std::string_view text) const override { return engine_->CountTokens(text); }
+  Result<ChatReply> Chat(const ChatRequest& chat, const AnswerCallback& on_token) override {
+    generate::Request request;
+    for (const auto& m : chat.messages) request.messages.push_back({m.role, m.content});
+    request.options.max_tokens = chat.max_tokens;
+    request.options.temperature = chat.temperature;
+    if (chat.seed) request.options.seed = *chat.seed;
+    request.cancel = chat.cancel;
+    CLOISTER_ASSIGN_OR_RETURN(generate::Generation g, engine_->Generate(request, on_token));
+    ChatReply reply;
+    reply.text = std::move(g.text);
+    reply.prompt_tokens = g.prompt_tokens;
+    reply.generated_tokens = g.generated_tokens;
+    reply.first_token_seconds = g.first_token_seconds;
+    switch (g.stop) {
+      case generate::StopReason::kEndOfText: case generate::StopReason::kStopString: reply.stop = "end"; break;
+      case generate::StopReason::kMaxTokens: reply.stop = "max_tokens"; break;
+      case generate::StopReason::kContextFull: reply.stop = "context_full"; break;
+      case generate::StopReason::kCancelled: reply.stop = "cancelled"; break;
+    }
+    return reply;
+  }
+
+ private:
+  std::unique_ptr<generate::Engine> engine_;
+  std::string name_;
+};
+
 class KnowledgeBaseImpl final : public KnowledgeBase {
  public:
-  KnowledgeBaseImpl(Config config, storage::Catalog catalog)
-      : config_(std::move(config)), catalog_(std::move(catalog)) {}
+  KnowledgeBaseImpl(Config config, storage::Catalog catalog, std::shared_ptr<ChatBackend> chat)
+      : config_(std::move(config)), catalog_(std::move(catalog)), chat_(std::move(chat)), chat_checked_(chat_ != nullptr) {}
   ~KnowledgeBaseImpl() override { StopBackground(); }
 
   const Config& config() const override { return config_; }
@@ -78,6 +115,17 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     std::vector<ModelEntry> models = ListModels(config_.models_dir, /*try_load=*/false);
     r.embedding_model = FirstOfKind(models, "embedding");
     r.chat_model = FirstOfKind(models, "chat");
+    {
+      std::lock_guard chat_lock(chat_mu_);
+      if (chat_ && !chat_local_) {
+        ModelEntry remote;
+        remote.name = chat_->name();
+        remote.kind = "chat";
+        remote.architecture = "remote";
+        remote.context_length = chat_->context_tokens();
+        r.chat_model = remote;
+      }
+    }
     r.answer_mode = r.chat_model ? "generated" : "extractive";
     std::lock_guard lock(mu_);
     CLOISTER_ASSIGN_OR_RETURN(std::optional<std::string> active, catalog_.GetSetting(kActiveModelSetting));
@@ -164,6 +212,111 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     std::lock_guard lock(mu_);
     CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
     return retriever_->Search(catalog_, query, options);
+  }
+
+  Result<Answer> Ask(const std::string& question, const AskOptions& options,
+                     const AnswerCallback& on_token) override {
+    auto started = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+    if (question.find_first_not_of(" \t\r\n") == std::string::npos) return InvalidArgument("ask needs a question");
+    if (options.k < 1) return InvalidArgument("k must be at least 1, got " + std::to_string(options.k));
+    Answer answer;
+    // A follow-up ("and in 2023?") is searched together with the question before it.
+    answer.search_query = question;
+    for (auto it = options.history.rbegin(); it != options.history.rend(); ++it) {
+      if (it->role == "user") {
+        answer.search_query = it->content + "\n" + question;
+        break;
+      }
+    }
+    SearchOptions search = SearchDefaults(config_);
+    search.k = options.k;
+    search.filters = options.filters;
+    CLOISTER_ASSIGN_OR_RETURN(SearchResults found, Search(answer.search_query, search));
+    answer.search_mode = found.mode;
+
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<std::string> words, storage::FoldedWords(question));
+    storage::TermFrequencies tf;
+    {
+      std::lock_guard lock(mu_);
+      CLOISTER_ASSIGN_OR_RETURN(tf, catalog_.CountTermFrequencies(words));
+    }
+    EvidenceScorer scorer(words, tf.frequencies, tf.chunks);
+    auto fold = [](std::string_view text) {
+      auto folded = storage::FoldedWords(text);
+      return folded.ok() ? *folded : std::vector<std::string>();
+    };
+    double best = 0;
+    for (const auto& hit : found.results) best = std::max(best, scorer.Coverage(fold(hit.text)));
+    answer.evidence = !found.results.empty() &&
+                      (config_.answer.min_evidence <= 0 || !scorer.has_content_words() ||
+                       best >= config_.answer.min_evidence);
+
+    CLOISTER_ASSIGN_OR_RETURN(std::shared_ptr<ChatBackend> engine, EnsureChatModel());
+    answer.mode = engine ? "generated" : "extractive";
+    auto no_evidence = [&]() -> Result<Answer> {
+      answer.evidence = false;
+      answer.text = std::string(NoEvidenceAnswer());
+      answer.sentences = {{answer.text, {}}};
+      if (on_token) on_token(answer.text);
+      answer.seconds = elapsed();
+      return answer;
+    };
+    if (!answer.evidence) return no_evidence();
+
+    ResolvedAnswer resolved;
+    std::vector<SearchHit> given;
+    if (!engine) {
+      given = found.results;
+      resolved = ExtractAnswer(given, scorer, fold, config_.answer.extractive_sentences);
+      if (resolved.sentences.empty()) return no_evidence();
+      if (on_token) on_token(resolved.text);
+    } else {
+      uint32_t max_tokens = options.max_tokens.value_or(config_.answer.max_tokens);
+      int64_t context = engine->context_tokens();
+      auto count = [&](std::string_view text) { return static_cast<int64_t>(engine->CountTokens(text)); };
+      // The answer's room, the fixed parts, and some for the template's own tokens.
+      int64_t budget = context - max_tokens - count(AnswerSystemPrompt()) - count(question) - 64 -
+                       count("Sources:\n\nQuestion: ");
+      std::vector<ChatTurn> history;
+      int64_t history_budget = std::max<int64_t>(0, budget / 4);
+      for (auto it = options.history.rbegin(); it != options.history.rend(); ++it) {
+        if (it->role != "user" && it->role != "assistant") continue;
+        int64_t cost = count(it->content) + 8;
+        if (cost > history_budget) break;
+        history_budget -= cost;
+        budget -= cost;
+        history.insert(history.begin(), *it);
+      }
+      if (budget <= 0) {
+        return InvalidArgument("the question leaves no room for sources in the chat model's context of " +
+                               std::to_string(context) + " tokens; ask a shorter question or raise the context");
+      }
+      given = FitSources(found.results, budget, count);
+      if (given.empty()) return no_evidence();
+      ChatRequest request;
+      request.messages.push_back({"system", std::string(AnswerSystemPrompt())});
+      request.messages.insert(request.messages.end(), history.begin(), history.end());
+      request.messages.push_back({"user", SourcesMessage(given, question)});
+      request.max_tokens = max_tokens;
+      request.temperature = options.temperature.value_or(config_.answer.temperature);
+      request.seed = options.seed;
+      request.cancel = options.cancel;
+      CLOISTER_ASSIGN_OR_RETURN(ChatReply reply, engine->Chat(request, on_token));
+      resolved = ResolveCitations(reply.text, static_cast<int>(given.size()));
+      answer.prompt_tokens = reply.prompt_tokens;
+      answer.generated_tokens = reply.generated_tokens;
+      answer.first_token_seconds = reply.first_token_seconds;
+      answer.stop = reply.stop;
+    }
+    answer.passages_considered = static_cast<int>(given.size());
+    answer.text = std::move(resolved.text);
+    answer.sentences = std::move(resolved.sentences);
+    std::vector<int> cited = resolved.cited;
+    std::sort(cited.begin(), cited.end());
+    for (int n : cited) answer.sources.push_back({n, given[static_cast<size_t>(n - 1)]});
+    answer.seconds = elapsed();
+    return answer;
   }
 
   cloister::Status DeleteDocument(int64_t id) override {
@@ -271,6 +424,31 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return cloister::Status::Ok();
   }
 
+  // Loads the chat model the first time an answer needs it; null without one (extractive).
+  Result<std::shared_ptr<ChatBackend>> EnsureChatModel() {
+    std::lock_guard lock(chat_mu_);
+    if (chat_checked_) return chat_;
+    std::optional<ModelEntry> model = FirstOfKind(ListModels(config_.models_dir, /*try_load=*/false), "chat");
+    if (model) {
+      generate::EngineOptions options;
+      options.slots = config_.answer.slots;
+      options.queue = config_.answer.queue;
+      options.context_tokens = config_.answer.context_tokens;
+      auto engine = generate::Engine::Open(model->path, options);
+      if (!engine.ok()) {
+        return FailedPrecondition("the chat model " + model->path.filename().string() +
+                                  " does not load: " + engine.status().message());
+      }
+      log::Info("answer", "chat model loaded", {{"model", model->path.filename().string()},
+                {"slots", std::to_string(options.slots)}, {"context", std::to_string((*engine)->context_tokens())},
+                {"template", (*engine)->chat_template_is_fallback() ? "chatml (fallback)" : "the model's own"}});
+      chat_ = std::make_shared<LocalChat>(std::move(engine).value(), model->path.filename().string());
+      chat_local_ = true;
+    }
+    chat_checked_ = true;
+    return chat_;
+  }
+
   cloister::Status EnsurePipeline() {
     std::lock_guard lock(mu_);
     if (pipeline_) return cloister::Status::Ok();
@@ -297,6 +475,10 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<InboxWatcher> watcher_;
+  std::mutex chat_mu_;
+  std::shared_ptr<ChatBackend> chat_;  // a remote server, or the local model once loaded
+  bool chat_checked_ = false;
+  bool chat_local_ = false;
   std::thread reembedder_;
   std::atomic<bool> stop_reembedding_{false};
 };
@@ -311,11 +493,11 @@ SearchOptions SearchDefaults(const Config& config) {
   return o;
 }
 
-Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const Config& config) {
+Result<std::unique_ptr<KnowledgeBase>> KnowledgeBase::Open(const Config& config, std::shared_ptr<ChatBackend> chat) {
   CLOISTER_RETURN_IF_ERROR(EnsureDirectory(config.data_dir));
   CLOISTER_ASSIGN_OR_RETURN(storage::Catalog catalog,
                             storage::Catalog::Open(config.catalog_path(), {}));
-  return std::unique_ptr<KnowledgeBase>(new KnowledgeBaseImpl(config, std::move(catalog)));
+  return std::unique_ptr<KnowledgeBase>(new KnowledgeBaseImpl(config, std::move(catalog), std::move(chat)));
 }
 
 }  // namespace cloister::app

@@ -76,6 +76,9 @@ SearchHit ToHit(const storage::ChunkRef& r, double score, const std::string& sni
   h.name = r.name;
   h.parent_id = r.parent_id;
   h.page = r.page_start;
+  h.from = r.from;
+  h.date = r.date;
+  h.subject = r.subject;
   h.text = r.text;
   h.snippet = snippet.empty() ? Excerpt(r.text) : snippet;
   h.score = score;

@@ -10,9 +10,15 @@
 namespace cloister::storage {
 namespace {
 
+// The last three: the mail's sender, date and subject, an attachment's from its message.
+#define CLOISTER_OWN_OR_PARENT(key)                                                            \
+  "coalesce(json_extract(vd.metadata, '$." key "'), (SELECT json_extract(p.metadata, '$." key \
+  "') FROM documents AS p WHERE p.id = vd.parent_id), '')"
 constexpr std::string_view kRefColumns =
     "c.id, c.document_id, c.ordinal, c.text, c.page_start, c.page_end, vd.path, vd.title, vd.type, "
-    "vd.name, vd.parent_id, vd.metadata";
+    "vd.name, vd.parent_id, vd.metadata, " CLOISTER_OWN_OR_PARENT("from") ", "
+    CLOISTER_OWN_OR_PARENT("date") ", " CLOISTER_OWN_OR_PARENT("subject");
+#undef CLOISTER_OWN_OR_PARENT
 
 ChunkRef ReadRef(const Statement& row) {
   ChunkRef r;
@@ -28,6 +34,9 @@ ChunkRef ReadRef(const Statement& row) {
   r.name = row.ColumnText(9);
   if (!row.ColumnIsNull(10)) r.parent_id = row.ColumnInt64(10);
   r.metadata = row.ColumnText(11);
+  r.from = row.ColumnText(12);
+  r.date = row.ColumnText(13);
+  r.subject = row.ColumnText(14);
   return r;
 }
 

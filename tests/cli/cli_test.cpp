@@ -176,13 +176,32 @@ TEST(CliTest, ModelsListsKindQuantizationSizeAndWhetherEachLoads) {
   EXPECT_NE(human.out.find("does not load"), std::string::npos);
 }
 
-TEST(CliTest, CommandsOfLaterReleasesSayNotYetAvailable) {
+TEST(CliTest, AskQuotesTheAnswerWithItsSourceAndPageWithoutAChatModel) {
   fixtures::TempDir dir;
-  for (const char* cmd : {"ask"}) {
-    CliRun r = Cloister({cmd, "x", "--data", (dir / "data").string()});
-    EXPECT_EQ(r.exit_code, 1) << cmd;
-    EXPECT_NE(r.err.find("not yet available"), std::string::npos) << cmd;
-  }
+  std::string data = (dir / "data").string(), models = (dir / "models").string();
+  fs::path paper = fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf";
+  ASSERT_EQ(Cloister({"ingest", paper.string(), "--no-ocr", "--data", data, "--models", models}).exit_code, 0);
+  CliRun r = Cloister({"ask", "After how many crossings does a loop become hot?", "--json", "--data", data,
+                       "--models", models});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r.out);
+  EXPECT_EQ(j->getValue<std::string>("mode"), "extractive");
+  EXPECT_TRUE(j->getValue<bool>("evidence"));
+  EXPECT_NE(j->getValue<std::string>("answer").find("2 crossings"), std::string::npos) << r.out;
+  auto sources = j->getArray("sources");
+  ASSERT_GT(sources->size(), 0u);
+  auto first = sources->getObject(0);
+  EXPECT_EQ(first->getValue<int>("n"), 1);
+  EXPECT_EQ(first->getValue<int>("page"), 2);
+  EXPECT_NE(first->getObject("document")->getValue<std::string>("path").find("tracemonkey.pdf"), std::string::npos);
+  CliRun human = Cloister({"ask", "After", "how", "many", "crossings", "does", "a", "loop", "become", "hot?",
+                           "--data", data, "--models", models});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_NE(human.out.find("page 2"), std::string::npos) << human.out;
+  CliRun none = Cloister({"ask", "What is the capital of Zanzibar?", "--json", "--data", data, "--models", models});
+  EXPECT_EQ(none.exit_code, 0);
+  EXPECT_FALSE(Json(none.out)->getValue<bool>("evidence"));
+  EXPECT_EQ(Cloister({"ask", "--data", data}).exit_code, 1);  // no question
 }
 
 TEST(CliTest, ServeAnswersHealthAndStopsCleanlyOnSigint) {

@@ -121,6 +121,9 @@ TEST_F(RetrievalTest, AnAttachmentsRefNamesItsParent) {
   ASSERT_EQ(refs->size(), 1u);
   EXPECT_EQ(refs->front().parent_id, std::optional<int64_t>(ann_));
   EXPECT_EQ(refs->front().type, "pdf");
+  // An attachment is cited with its message's sender and date.
+  EXPECT_EQ(refs->front().from, "Ann Example <ann@example.org>");
+  EXPECT_EQ(refs->front().date, "2024-03-01T10:00:00Z");
 }
 
 TEST_F(RetrievalTest, ChunkAtFindsNeighboursByOrdinal) {

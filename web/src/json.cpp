@@ -133,17 +133,30 @@ std::string IngestJson(const app::IngestReport& report) {
   return Stringify(o);
 }
 
+namespace {
+
+// A passage's document, as search results and answer sources show it.
+Poco::JSON::Object::Ptr DocumentObject(const app::SearchHit& h) {
+  auto doc = NewObject();
+  doc->set("id", static_cast<Poco::Int64>(h.document_id));
+  doc->set("path", h.path);
+  doc->set("title", h.title);
+  doc->set("type", h.type);
+  if (!h.name.empty()) doc->set("name", h.name);
+  if (!h.from.empty()) doc->set("from", h.from);
+  if (!h.date.empty()) doc->set("date", h.date);
+  if (!h.subject.empty()) doc->set("subject", h.subject);
+  doc->set("parent_id", h.parent_id ? Poco::Dynamic::Var(static_cast<Poco::Int64>(*h.parent_id))
+                                    : Poco::Dynamic::Var());
+  return doc;
+}
+
+}  // namespace
+
 std::string SearchJson(const app::SearchResults& results) {
   Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
   for (const auto& h : results.results) {
-    auto doc = NewObject();
-    doc->set("id", static_cast<Poco::Int64>(h.document_id));
-    doc->set("path", h.path);
-    doc->set("title", h.title);
-    doc->set("type", h.type);
-    if (!h.name.empty()) doc->set("name", h.name);
-    doc->set("parent_id", h.parent_id ? Poco::Dynamic::Var(static_cast<Poco::Int64>(*h.parent_id))
-                                      : Poco::Dynamic::Var());
+    auto doc = DocumentObject(h);
     auto o = NewObject();
     o->set("chunk_id", static_cast<Poco::Int64>(h.chunk_id));
     o->set("document", doc);
@@ -156,6 +169,47 @@ std::string SearchJson(const app::SearchResults& results) {
   auto o = NewObject();
   o->set("mode", results.mode);
   o->set("results", list);
+  return Stringify(o);
+}
+
+std::string AnswerJson(const app::Answer& a) {
+  Poco::JSON::Array::Ptr sources = new Poco::JSON::Array;
+  for (const auto& s : a.sources) {
+    auto o = NewObject();
+    o->set("n", s.n);
+    o->set("chunk_id", static_cast<Poco::Int64>(s.passage.chunk_id));
+    o->set("document", DocumentObject(s.passage));
+    o->set("page", s.passage.page ? Poco::Dynamic::Var(*s.passage.page) : Poco::Dynamic::Var());
+    o->set("text", s.passage.text);
+    sources->add(o);
+  }
+  Poco::JSON::Array::Ptr sentences = new Poco::JSON::Array;
+  for (const auto& s : a.sentences) {
+    auto o = NewObject();
+    o->set("text", s.text);
+    Poco::JSON::Array::Ptr ns = new Poco::JSON::Array;
+    for (int n : s.sources) ns->add(n);
+    o->set("sources", ns);
+    sentences->add(o);
+  }
+  auto search = NewObject();
+  search->set("mode", a.search_mode);
+  search->set("query", a.search_query);
+  search->set("passages", a.passages_considered);
+  auto usage = NewObject();
+  usage->set("prompt_tokens", static_cast<Poco::Int64>(a.prompt_tokens));
+  usage->set("completion_tokens", static_cast<Poco::Int64>(a.generated_tokens));
+  usage->set("seconds", a.seconds);
+  usage->set("first_token_seconds", a.first_token_seconds);
+  auto o = NewObject();
+  o->set("mode", a.mode);
+  o->set("answer", a.text);
+  o->set("evidence", a.evidence);
+  o->set("sources", sources);
+  o->set("sentences", sentences);
+  o->set("search", search);
+  o->set("stop", a.stop.empty() ? Poco::Dynamic::Var() : Poco::Dynamic::Var(a.stop));
+  o->set("usage", usage);
   return Stringify(o);
 }
 

@@ -47,6 +47,23 @@ struct RetrievalConfig {
   std::optional<std::string> document_prefix;
 };
 
+struct AnswerConfig {
+  uint32_t slots = 4;             // answers generated at once by the chat model
+  uint32_t queue = 16;            // answers waiting for a slot; past it requests are refused
+  uint32_t context_tokens = 4096; // per answer: prompt and answer (capped at the model's)
+  uint32_t max_tokens = 512;      // answer length
+  float temperature = 0.0f;       // 0: greedy, the most faithful to the sources
+  // The least evidence that lets the model answer: the best passage must hold this share of
+  // the question's content words, weighted by rarity (0 turns the check off).
+  double min_evidence = 0.5;
+  int extractive_sentences = 3;   // sentences quoted when there is no chat model
+  // An OpenAI-compatible server on the intranet answers instead of a local model when set
+  // (http://host:port). Off by default: it is the only connection Cloister makes to another host.
+  std::string remote_url;
+  std::string remote_model;       // empty: the first model the server lists
+  std::string remote_api_key;     // from the environment (CLOISTER_CHAT_API_KEY), never a flag
+};
+
 struct Config {
   std::filesystem::path data_dir = "data";      // SQLite catalog, FAISS index, originals
   std::filesystem::path models_dir = "models";  // *.gguf, classified as embedding or chat
@@ -57,6 +74,7 @@ struct Config {
   IngestConfig ingest;
   IndexConfig index;
   RetrievalConfig retrieval;
+  AnswerConfig answer;
 
   std::filesystem::path catalog_path() const { return data_dir / "cloister.db"; }
   // The FAISS index of one embedding model's vectors (the model id is its file name).

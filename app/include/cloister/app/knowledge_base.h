@@ -14,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stop_token>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,9 @@ struct SearchHit {
   std::string name;                    // attachment or message name, when it has one
   std::optional<int64_t> parent_id;    // the message an attachment came from
   std::optional<int> page;             // first page of the passage
+  std::string from;                    // mail (and its attachments): sender, date, subject
+  std::string date;
+  std::string subject;
   std::string text;                    // the passage
   std::string snippet;                 // matched terms between « and »
   double score = 0;                    // higher is better, comparable within one query
@@ -108,6 +113,81 @@ struct SearchOptions {
 struct SearchResults {
   std::string mode;  // "lexical" (BM25), "vector" or "hybrid"
   std::vector<SearchHit> results;
+};
+
+// A turn of an earlier conversation, for follow-up questions.
+struct ChatTurn {
+  std::string role;     // "user" or "assistant"
+  std::string content;
+};
+
+struct AskOptions {
+  int k = 8;                      // passages retrieved; fewer go to the model if they do not fit
+  SearchFilters filters;
+  std::vector<ChatTurn> history;  // earlier turns, oldest first
+  std::optional<uint32_t> max_tokens;  // answer length; default Config::answer.max_tokens
+  std::optional<float> temperature;    // default Config::answer.temperature (0: greedy)
+  std::optional<uint32_t> seed;
+  std::stop_token cancel;         // stops generation (and frees its slot) when requested
+};
+
+// A passage the answer cites, numbered as its [n] markers.
+struct AnswerSource {
+  int n = 0;
+  SearchHit passage;
+};
+
+struct AnswerSentence {
+  std::string text;          // the sentence with its markers
+  std::vector<int> sources;  // the n of each source it cites
+};
+
+struct Answer {
+  std::string mode;              // "generated" (chat model) or "extractive" (sentences quoted)
+  std::string text;              // with [n] markers that all point to `sources`
+  bool evidence = true;          // false: nothing relevant was found; the model was not asked
+  std::vector<AnswerSource> sources;      // the cited passages, by n
+  std::vector<AnswerSentence> sentences;  // which sentence cites which source
+  std::string search_mode;       // how the passages were found ("hybrid", "lexical", ...)
+  std::string search_query;      // what was searched (the question, with the previous one for
+                                 // a follow-up)
+  int passages_considered = 0;   // retrieved passages given to the model (or extracted from)
+  uint32_t prompt_tokens = 0;
+  uint32_t generated_tokens = 0;
+  std::string stop;              // "end", "max_tokens", "context_full", "cancelled", "" (none)
+  double seconds = 0;
+  double first_token_seconds = 0;
+};
+
+// Receives a generated answer's text piece by piece; returning false cancels.
+using AnswerCallback = std::function<bool(std::string_view piece)>;
+
+// A chat model answers through this: the local GGUF model (generate::Engine), or an
+// OpenAI-compatible server on the intranet (web::RemoteChat) when an administrator configures one.
+struct ChatRequest {
+  std::vector<ChatTurn> messages;  // "system", "user", "assistant"
+  uint32_t max_tokens = 512;
+  float temperature = 0.0f;
+  std::optional<uint32_t> seed;
+  std::stop_token cancel;
+};
+
+struct ChatReply {
+  std::string text;              // exactly what was streamed
+  uint32_t prompt_tokens = 0;
+  uint32_t generated_tokens = 0;
+  std::string stop;              // "end", "max_tokens", "context_full", "cancelled"
+  double first_token_seconds = 0;
+};
+
+class ChatBackend {
+ public:
+  virtual ~ChatBackend() = default;
+  virtual std::string name() const = 0;            // the model, for status and logs
+  virtual uint32_t context_tokens() const = 0;     // prompt and answer, per request
+  virtual uint32_t CountTokens(std::string_view text) const = 0;  // at least the true count
+  // Streams the reply through `on_token` (false cancels). kUnavailable when busy.
+  virtual Result<ChatReply> Chat(const ChatRequest& request, const AnswerCallback& on_token) = 0;
 };
 
 // One file given to Ingest.
@@ -144,7 +224,9 @@ class KnowledgeBase {
   // Creates the data folder if needed and opens the catalog. kFailedPrecondition when the data
   // folder cannot be created or the catalog was written by a newer Cloister; kDataLoss when the
   // catalog file is corrupt.
-  static Result<std::unique_ptr<KnowledgeBase>> Open(const Config& config);
+  // `chat`, when given, answers instead of a local chat model (a remote server).
+  static Result<std::unique_ptr<KnowledgeBase>> Open(const Config& config,
+                                                     std::shared_ptr<ChatBackend> chat = nullptr);
   virtual ~KnowledgeBase() = default;
 
   virtual const Config& config() const = 0;
@@ -166,6 +248,14 @@ class KnowledgeBase {
   // once. kNotFound for an unknown id; kInvalidArgument for an attachment (delete its message).
   // The file in the inbox, if any, stays: ingesting it again brings the document back.
   virtual cloister::Status DeleteDocument(int64_t document_id) = 0;
+
+  // Answers `question` from the documents: retrieval, then the chat model given the best
+  // passages as numbered sources (streamed through `on_token`), or, without a chat model, the
+  // best-matching sentences quoted. Without relevant passages the answer says so and no model
+  // runs. kUnavailable when every generation slot and the queue are busy (retry later);
+  // kInvalidArgument for an empty question.
+  virtual Result<Answer> Ask(const std::string& question, const AskOptions& options,
+                             const AnswerCallback& on_token = {}) = 0;
 
   // After the embedding model changed: gives every chunk a vector from the new model, then
   // switches search to it (see StatusReport::reembedding), calling `progress` after each batch.

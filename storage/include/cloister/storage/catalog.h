@@ -167,6 +167,10 @@ struct ChunkRef {
   std::string name;
   std::optional<int64_t> parent_id;
   std::string metadata;  // the document's JSON metadata
+  // Mail: sender, date (ISO 8601) and subject, an attachment's from its message; "" otherwise.
+  std::string from;
+  std::string date;
+  std::string subject;
 };
 
 class Catalog {

@@ -16,6 +16,9 @@ std::string HealthJson();
 // DESIGN.md's search contract: {"mode", "results": [{"chunk_id", "document": {...}, "page",
 // "text", "score", "snippet"}]}
 std::string SearchJson(const app::SearchResults& results);
+// {"mode", "answer", "evidence", "sources": [{"n", "chunk_id", "document": {...}, "page", "text"}],
+//  "sentences": [{"text", "sources": [n...]}], "search": {"mode", "query"}, "usage": {...}}
+std::string AnswerJson(const app::Answer& answer);
 // {"documents": N, "chunks": N, "pages": N, "ingested": [...], "failed": [{"path", "error"}]}
 std::string IngestJson(const app::IngestReport& report);
 // {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to
