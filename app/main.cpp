@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cloister/app/knowledge_base.h"
+#include "cloister/core/dates.h"
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
 #include "cloister/ingest/sandbox.h"
@@ -89,15 +90,6 @@ struct Args {
   bool k_given = false;
   app::SearchOptions search;
 };
-
-// "2024-03-01" (UTC midnight) as unix seconds; false when malformed.
-bool ParseDate(const std::string& text, int64_t* out) {
-  std::tm tm{};
-  const char* end = strptime(text.c_str(), "%Y-%m-%d", &tm);
-  if (!end || *end != '\0') return false;
-  *out = static_cast<int64_t>(timegm(&tm));
-  return true;
-}
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
@@ -190,9 +182,9 @@ Status Parse(int argc, char** argv, Args* args) {
     }
     if (a == "--after" || a == "--before") {
       CLOISTER_RETURN_IF_ERROR(value(&v));
-      int64_t t = 0;
-      if (!ParseDate(v, &t)) return cloister::InvalidArgument(a + " needs a date like 2024-03-01, got '" + v + "'");
-      (a == "--after" ? args->search.filters.after : args->search.filters.before) = t;
+      std::optional<int64_t> t = cloister::ParseIsoDate(v);
+      if (!t) return cloister::InvalidArgument(a + " needs a date like 2024-03-01, got '" + v + "'");
+      (a == "--after" ? args->search.filters.after : args->search.filters.before) = *t;
       continue;
     }
     if (a == "--ocr-languages") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.ingest.ocr_languages = v; continue; }

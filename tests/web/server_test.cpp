@@ -8,6 +8,9 @@
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
+#include <thread>
+
 #include "cloister/web/json.h"
 #include "fixtures/fixtures.h"
 
@@ -19,7 +22,22 @@ struct Response {
   std::string content_type;
   std::string body;
   Poco::JSON::Object::Ptr json;
+  std::string retry_after;
 };
+
+// "event: NAME\ndata: JSON\n\n" blocks, in order.
+std::vector<std::pair<std::string, Poco::JSON::Object::Ptr>> Events(const std::string& text) {
+  std::vector<std::pair<std::string, Poco::JSON::Object::Ptr>> out;
+  std::istringstream in(text);
+  std::string line, name;
+  while (std::getline(in, line)) {
+    if (line.rfind("event: ", 0) == 0) name = line.substr(7);
+    if (line.rfind("data: ", 0) == 0) {
+      out.emplace_back(name, Poco::JSON::Parser().parse(line.substr(6)).extract<Poco::JSON::Object::Ptr>());
+    }
+  }
+  return out;
+}
 
 class ServerTest : public testing::Test {
  protected:
@@ -27,6 +45,12 @@ class ServerTest : public testing::Test {
     app::Config config;
     config.data_dir = dir_ / "data";
     config.models_dir = dir_ / "models";
+    config.ingest.worker_binary = CLOISTER_BINARY;
+    config.ingest.ocr = false;
+    std::filesystem::create_directories(config.models_dir);
+    if (with_chat_model_) std::filesystem::copy_file(fixtures::StoriesModel(), config.models_dir / "stories.gguf");
+    config.answer.slots = slots_;
+    config.answer.queue = queue_;
     auto kb = app::KnowledgeBase::Open(config);
     ASSERT_TRUE(kb.ok()) << kb.status().ToString();
     kb_ = std::move(kb).value();
@@ -36,21 +60,39 @@ class ServerTest : public testing::Test {
   }
   void TearDown() override { server_.reset(); }
 
-  Response Call(const std::string& method, const std::string& uri) {
+  void IngestPaper() {
+    auto r = kb_->Ingest({fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf"}, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  Response Call(const std::string& method, const std::string& uri, const std::string& body = "",
+                const std::string& accept = "") {
     Poco::Net::HTTPClientSession session("127.0.0.1", server_->port());
     Poco::Net::HTTPRequest request(method, uri, Poco::Net::HTTPMessage::HTTP_1_1);
-    session.sendRequest(request);
+    if (!accept.empty()) request.set("Accept", accept);
+    if (!body.empty()) {
+      request.setContentType("application/json");
+      request.setContentLength(static_cast<std::streamsize>(body.size()));
+    }
+    session.sendRequest(request) << body;
     Poco::Net::HTTPResponse response;
-    std::istream& body = session.receiveResponse(response);
+    std::istream& in = session.receiveResponse(response);
     std::string text;
-    Poco::StreamCopier::copyToString(body, text);
+    Poco::StreamCopier::copyToString(in, text);
     Response r;
     r.status = response.getStatus();
     r.content_type = response.getContentType();
     r.body = text;
-    r.json = Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+    r.retry_after = response.get("Retry-After", "");
+    if (r.content_type.rfind("application/json", 0) == 0) {
+      r.json = Poco::JSON::Parser().parse(text).extract<Poco::JSON::Object::Ptr>();
+    }
     return r;
   }
+
+  bool with_chat_model_ = false;
+  uint32_t slots_ = 4;
+  uint32_t queue_ = 16;
 
   fixtures::TempDir dir_;
   std::unique_ptr<app::KnowledgeBase> kb_;
@@ -95,6 +137,125 @@ TEST_F(ServerTest, StopIsPromptAndIdempotent) {
   server_->Stop();
   server_->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(ServerTest, SearchByQueryStringAndByJsonGivesTheCliAnswer) {
+  IngestPaper();
+  Response get = Call("GET", "/api/v1/search?q=loop%20becomes%20hot%20crossings&k=3&type=pdf");
+  ASSERT_EQ(get.status, 200) << get.body;
+  EXPECT_EQ(get.json->getValue<std::string>("mode"), "lexical");
+  ASSERT_EQ(get.json->getArray("results")->size(), 3u);
+  Response post = Call("POST", "/api/v1/search",
+                       R"({"query": "loop becomes hot crossings", "k": 3, "filters": {"types": ["pdf"]}})");
+  ASSERT_EQ(post.status, 200) << post.body;
+  app::SearchOptions o = app::SearchDefaults(kb_->config());
+  o.k = 3;
+  o.filters.types = {"pdf"};
+  auto direct = kb_->Search("loop becomes hot crossings", o);
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(post.body, SearchJson(*direct));
+  EXPECT_EQ(get.body, post.body);
+  EXPECT_EQ(Call("GET", "/api/v1/search?q=x&type=email").json->getArray("results")->size(), 0u);
+}
+
+TEST_F(ServerTest, BadSearchesAreJson400sAndHostileQueriesAreFine) {
+  EXPECT_EQ(Call("GET", "/api/v1/search?q=x&k=0").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/search?q=x&mode=psychic").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/search?q=x&after=yesterday").status, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/search", "{not json").status, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/search", "[1, 2]").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/search?q=x&mode=vector").status, 422);  // no embedding model
+  for (const char* q : {"%22", "NEAR(", "*", "%F0%9F%98%80", "(((", ""}) {
+    Response r = Call("GET", std::string("/api/v1/search?q=") + q);
+    EXPECT_EQ(r.status, 200) << q << ": " << r.body;
+  }
+  Response huge = Call("POST", "/api/v1/search", "{\"query\": \"" + std::string(2 << 20, 'x') + "\"}");
+  EXPECT_EQ(huge.status, 413);
+  EXPECT_EQ(huge.json->getObject("error")->getValue<std::string>("code"), "invalid_argument");
+}
+
+TEST_F(ServerTest, AskAnswersWithSourcesAsTheCliDoes) {
+  IngestPaper();
+  Response r = Call("POST", "/api/v1/ask", R"({"question": "After how many crossings does a loop become hot?"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json->getValue<std::string>("mode"), "extractive");
+  EXPECT_NE(r.json->getValue<std::string>("answer").find("2 crossings"), std::string::npos) << r.body;
+  EXPECT_EQ(r.json->getArray("sources")->getObject(0)->getValue<int>("page"), 2);
+  auto direct = kb_->Ask("After how many crossings does a loop become hot?", {});
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(r.json->getValue<std::string>("answer"), direct->text);
+  EXPECT_EQ(Call("POST", "/api/v1/ask", R"({"question": "  "})").status, 400);
+  EXPECT_EQ(Call("POST", "/api/v1/ask", R"({"question": "x", "history": [{"role": "system"}]})").status, 400);
+  EXPECT_EQ(Call("GET", "/api/v1/ask").status, 405);
+}
+
+class StreamingServerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    with_chat_model_ = true;
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(StreamingServerTest, AskStreamsTokensThenSourcesThenDone) {
+  IngestPaper();
+  Response r = Call("POST", "/api/v1/ask",
+                    R"({"question": "After how many crossings does a loop become hot?", "k": 2, "max_tokens": 24})",
+                    "text/event-stream");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "text/event-stream; charset=utf-8");
+  auto events = Events(r.body);
+  ASSERT_GE(events.size(), 4u) << r.body;
+  std::string streamed;
+  size_t i = 0;
+  for (; i < events.size() && events[i].first == "token"; ++i) streamed += events[i].second->getValue<std::string>("text");
+  EXPECT_GT(i, 1u);  // several token events
+  ASSERT_EQ(events.size(), i + 2) << r.body;
+  EXPECT_EQ(events[i].first, "sources");
+  EXPECT_TRUE(events[i].second->has("sentences"));
+  EXPECT_EQ(events[i + 1].first, "done");
+  auto done = events[i + 1].second;
+  EXPECT_EQ(done->getValue<std::string>("mode"), "generated");
+  EXPECT_FALSE(done->getValue<std::string>("answer").empty());
+  EXPECT_GT(done->getObject("usage")->getValue<int>("completion_tokens"), 0);
+  EXPECT_FALSE(streamed.empty());
+}
+
+class BusyServerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    with_chat_model_ = true;
+    slots_ = 1;
+    queue_ = 0;
+    ServerTest::SetUp();
+  }
+};
+
+// One slot, no queue: while one answer is written, the others are refused at once with 503 and
+// Retry-After, as JSON; none is lost or hangs.
+TEST_F(BusyServerTest, AsksBeyondTheSlotsAndQueueAre503WithRetryAfter) {
+  IngestPaper();
+  std::vector<Response> replies(3);
+  std::vector<std::thread> clients;
+  for (auto& reply : replies) {
+    clients.emplace_back([&] {
+      reply = Call("POST", "/api/v1/ask",
+                   R"({"question": "After how many crossings does a loop become hot?", "k": 2, "max_tokens": 300})");
+    });
+  }
+  for (auto& c : clients) c.join();
+  int ok = 0, busy = 0;
+  for (const auto& r : replies) {
+    if (r.status == 200) ++ok;
+    if (r.status == 503) {
+      ++busy;
+      EXPECT_FALSE(r.retry_after.empty());
+      EXPECT_EQ(r.json->getObject("error")->getValue<std::string>("code"), "unavailable");
+    }
+  }
+  EXPECT_EQ(ok + busy, 3);
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(busy, 1);
 }
 
 TEST(HttpStatusForTest, MapsEveryCodeAsStyleSays) {

@@ -9,15 +9,20 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/ThreadPool.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/URI.h>
 
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <map>
+#include <optional>
 #include <thread>
 
+#include "cloister/core/dates.h"
 #include "cloister/core/log.h"
 #include "cloister/web/json.h"
+#include "json_util.h"
 
 namespace cloister::web {
 namespace {
@@ -35,60 +40,304 @@ Reply ErrorReply(const Status& status, const std::string& hint = "") {
   return {HttpStatusFor(status.code()), ErrorJson(status, hint)};
 }
 
-// Routes one request to a reply. Knows every endpoint; a handler never throws.
-class Router {
- public:
-  explicit Router(app::KnowledgeBase& kb) : kb_(kb) {}
+Reply MethodNotAllowed(const std::string& method, const std::string& path) {
+  return {405, ErrorJson(InvalidArgument(method + " is not allowed on " + path))};
+}
 
-  Reply Route(const std::string& method, const std::string& path) {
-    if (path == "/api/v1/health") {
-      if (method != "GET" && method != "HEAD") return MethodNotAllowed(method, path);
-      return {200, HealthJson()};
+// The request body as JSON: kInvalidArgument for anything but an object; too large is reported
+// by the caller (413) before this reads anything.
+Result<Poco::JSON::Object::Ptr> ReadJsonBody(HTTPServerRequest& request, size_t limit) {
+  std::string text;
+  char buf[8192];
+  std::istream& in = request.stream();
+  while (in.read(buf, sizeof buf).gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > limit) return InvalidArgument("the request body is larger than " + std::to_string(limit) + " bytes");
+  }
+  if (text.empty()) return Poco::JSON::Object::Ptr(new Poco::JSON::Object);
+  try {
+    auto parsed = Poco::JSON::Parser().parse(text);
+    if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) return InvalidArgument("the request body must be a JSON object");
+    return parsed.extract<Poco::JSON::Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return InvalidArgument("the request body is not JSON: " + e.displayText());
+  }
+}
+
+// Reads search settings shared by GET query strings and JSON bodies: one value per name.
+class Params {
+ public:
+  static Params FromQuery(const Poco::URI& uri) {
+    Params p;
+    for (const auto& [k, v] : uri.getQueryParameters()) p.values_[k].push_back(v);
+    return p;
+  }
+  static Params FromJson(const Poco::JSON::Object::Ptr& o) {
+    Params p;
+    p.json_ = o;
+    return p;
+  }
+  std::optional<std::string> String(const std::string& name) const {
+    if (json_) {
+      if (!json_->has(name) || json_->isNull(name)) return std::nullopt;
+      return json_->get(name).convert<std::string>();
     }
-    if (path == "/api/v1/status") {
-      if (method != "GET" && method != "HEAD") return MethodNotAllowed(method, path);
-      auto status = kb_.Status();
-      if (!status.ok()) return ErrorReply(status.status());
-      return {200, StatusJson(*status)};
+    auto it = values_.find(name);
+    if (it == values_.end() || it->second.empty()) return std::nullopt;
+    return it->second.back();
+  }
+  std::vector<std::string> Strings(const std::string& name) const {
+    std::vector<std::string> out;
+    if (json_) {
+      if (auto arr = json_->getArray(name)) {
+        for (size_t i = 0; i < arr->size(); ++i) out.push_back(arr->get(static_cast<unsigned>(i)).convert<std::string>());
+      } else if (auto one = String(name)) {
+        out.push_back(*one);
+      }
+      return out;
     }
-    return ErrorReply(NotFound("no endpoint " + method + " " + path),
-                      "see docs/API.md for the endpoints");
+    auto it = values_.find(name);
+    if (it != values_.end()) out = it->second;
+    return out;
+  }
+  Result<std::optional<long>> Integer(const std::string& name, long min, long max) const {
+    auto v = String(name);
+    if (!v) return std::optional<long>();
+    try {
+      size_t used = 0;
+      long n = std::stol(*v, &used);
+      if (used == v->size() && n >= min && n <= max) return std::optional<long>(n);
+    } catch (...) {
+    }
+    return InvalidArgument("'" + name + "' must be a whole number from " + std::to_string(min) + " to " +
+                           std::to_string(max) + ", got '" + *v + "'");
+  }
+  Result<bool> Flag(const std::string& name) const {
+    auto v = String(name);
+    if (!v || *v == "false" || *v == "0" || v->empty()) return false;
+    if (*v == "true" || *v == "1") return true;
+    return InvalidArgument("'" + name + "' must be true or false, got '" + *v + "'");
+  }
+  // The filters object of a JSON body, or these same params for a query string.
+  Params Filters() const {
+    if (json_ && json_->has("filters")) {
+      if (auto f = json_->getObject("filters")) return FromJson(f);
+    }
+    return *this;
   }
 
  private:
-  static Reply MethodNotAllowed(const std::string& method, const std::string& path) {
-    return {405, ErrorJson(InvalidArgument(method + " is not allowed on " + path))};
-  }
-  app::KnowledgeBase& kb_;
+  Poco::JSON::Object::Ptr json_;
+  std::map<std::string, std::vector<std::string>> values_;
 };
+
+Result<app::SearchFilters> ParseFilters(const Params& p) {
+  app::SearchFilters f;
+  f.types = p.Strings("type");
+  for (const auto& t : p.Strings("types")) f.types.push_back(t);
+  f.collections = p.Strings("collection");
+  for (const auto& c : p.Strings("collections")) f.collections.push_back(c);
+  f.from = p.String("from");
+  for (const char* key : {"after", "before"}) {
+    if (auto v = p.String(key)) {
+      std::optional<int64_t> t = ParseIsoDate(*v);
+      if (!t) return InvalidArgument(std::string("'") + key + "' needs a date like 2024-03-01, got '" + *v + "'");
+      (std::string(key) == "after" ? f.after : f.before) = *t;
+    }
+  }
+  return f;
+}
+
+Result<app::SearchOptions> ParseSearch(const app::KnowledgeBase& kb, const Params& p) {
+  app::SearchOptions o = app::SearchDefaults(kb.config());
+  CLOISTER_ASSIGN_OR_RETURN(auto k, p.Integer("k", 1, 1000));
+  if (k) o.k = static_cast<int>(*k);
+  if (auto mode = p.String("mode")) {
+    static const std::map<std::string, app::SearchMode> kModes = {
+        {"auto", app::SearchMode::kAuto}, {"lexical", app::SearchMode::kLexical},
+        {"vector", app::SearchMode::kVector}, {"hybrid", app::SearchMode::kHybrid}};
+    if (!kModes.count(*mode)) return InvalidArgument("'mode' is auto, lexical, vector or hybrid, not '" + *mode + "'");
+    o.mode = kModes.at(*mode);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(o.mmr, p.Flag("mmr"));
+  CLOISTER_ASSIGN_OR_RETURN(o.filters, ParseFilters(p.Filters()));
+  return o;
+}
+
+Result<app::AskOptions> ParseAsk(const Poco::JSON::Object::Ptr& body, std::string* question) {
+  Params p = Params::FromJson(body);
+  auto q = p.String("question");
+  if (!q || q->find_first_not_of(" \t\r\n") == std::string::npos) return InvalidArgument("'question' is required");
+  *question = *q;
+  app::AskOptions o;
+  CLOISTER_ASSIGN_OR_RETURN(auto k, p.Integer("k", 1, 100));
+  if (k) o.k = static_cast<int>(*k);
+  CLOISTER_ASSIGN_OR_RETURN(auto max_tokens, p.Integer("max_tokens", 1, 32768));
+  if (max_tokens) o.max_tokens = static_cast<uint32_t>(*max_tokens);
+  CLOISTER_ASSIGN_OR_RETURN(auto seed, p.Integer("seed", 0, 0xffffffffL));
+  if (seed) o.seed = static_cast<uint32_t>(*seed);
+  if (auto t = p.String("temperature")) {
+    try {
+      o.temperature = std::stof(*t);
+    } catch (...) {
+      return InvalidArgument("'temperature' must be a number, got '" + *t + "'");
+    }
+    if (*o.temperature < 0 || *o.temperature > 2) return InvalidArgument("'temperature' must be from 0 to 2");
+  }
+  CLOISTER_ASSIGN_OR_RETURN(o.filters, ParseFilters(p.Filters()));
+  if (auto history = body->getArray("history")) {
+    for (size_t i = 0; i < history->size(); ++i) {
+      auto turn = history->getObject(static_cast<unsigned>(i));
+      if (!turn) return InvalidArgument("'history' must be a list of {\"role\", \"content\"} objects");
+      std::string role = turn->optValue<std::string>("role", "");
+      if (role != "user" && role != "assistant") return InvalidArgument("a history turn's role is user or assistant, not '" + role + "'");
+      o.history.push_back({role, turn->optValue<std::string>("content", "")});
+    }
+  }
+  return o;
+}
+
+// A server-sent event.
+std::string Event(const std::string& name, const std::string& json) {
+  return "event: " + name + "\ndata: " + json + "\n\n";
+}
+
+std::string TokenJson(std::string_view piece) {
+  auto o = NewObject();
+  o->set("text", std::string(piece));
+  return Stringify(o);
+}
 
 class Handler final : public HTTPRequestHandler {
  public:
-  explicit Handler(Router& router) : router_(router) {}
+  Handler(app::KnowledgeBase& kb, const ServerOptions& options) : kb_(kb), options_(options) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto start = std::chrono::steady_clock::now();
     Reply reply;
+    bool streamed = false;
     try {
-      std::string path = Poco::URI(request.getURI()).getPath();
-      reply = router_.Route(request.getMethod(), path);
+      Poco::URI uri(request.getURI());
+      reply = Route(request, response, uri, &streamed);
     } catch (const std::exception& e) {
       reply = ErrorReply(InvalidArgument(std::string("bad request: ") + e.what()));
     }
-    Send(request, response, reply);
+    if (!streamed) Send(request, response, reply);
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
     log::Debug("http", "request", {{"method", request.getMethod()}, {"uri", request.getURI()},
-                                   {"status", std::to_string(reply.status)},
+                                   {"status", std::to_string(streamed ? 200 : reply.status)},
                                    {"ms", std::to_string(ms.count())}});
   }
 
  private:
-  static void Send(HTTPServerRequest& request, HTTPServerResponse& response, const Reply& reply) {
+  Reply Route(HTTPServerRequest& request, HTTPServerResponse& response, const Poco::URI& uri, bool* streamed) {
+    const std::string& method = request.getMethod();
+    const std::string path = uri.getPath();
+    bool read = method == "GET" || method == "HEAD";
+    if (path == "/api/v1/health") {
+      if (!read) return MethodNotAllowed(method, path);
+      return {200, HealthJson()};
+    }
+    if (path == "/api/v1/status") {
+      if (!read) return MethodNotAllowed(method, path);
+      auto status = kb_.Status();
+      if (!status.ok()) return ErrorReply(status.status());
+      return {200, StatusJson(*status)};
+    }
+    if (path == "/api/v1/search") {
+      Params params;
+      if (read) {
+        params = Params::FromQuery(uri);
+      } else if (method == "POST") {
+        auto body = Body(request);
+        if (!body.ok()) return BodyError(body.status(), request);
+        params = Params::FromJson(*body);
+      } else {
+        return MethodNotAllowed(method, path);
+      }
+      std::string query = params.String("q").value_or(params.String("query").value_or(""));
+      auto options = ParseSearch(kb_, params);
+      if (!options.ok()) return ErrorReply(options.status());
+      auto results = kb_.Search(query, *options);
+      if (!results.ok()) return ErrorReply(results.status());
+      return {200, SearchJson(*results)};
+    }
+    if (path == "/api/v1/ask") {
+      if (method != "POST") return MethodNotAllowed(method, path);
+      auto body = Body(request);
+      if (!body.ok()) return BodyError(body.status(), request);
+      std::string question;
+      auto options = ParseAsk(*body, &question);
+      if (!options.ok()) return ErrorReply(options.status());
+      bool stream = (*body)->optValue<bool>("stream", false) ||
+                    request.get("Accept", "").find("text/event-stream") != std::string::npos;
+      if (!stream) {
+        auto answer = kb_.Ask(question, *options);
+        if (!answer.ok()) return ErrorReply(answer.status());
+        return {200, AnswerJson(*answer)};
+      }
+      return AskStreaming(request, response, question, *options, streamed);
+    }
+    return ErrorReply(NotFound("no endpoint " + method + " " + path), "see docs/API.md for the endpoints");
+  }
+
+  Result<Poco::JSON::Object::Ptr> Body(HTTPServerRequest& request) {
+    if (request.getContentLength() != HTTPServerRequest::UNKNOWN_CONTENT_LENGTH &&
+        request.getContentLength() > static_cast<std::streamsize>(options_.max_body_bytes)) {
+      return InvalidArgument("the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
+    }
+    return ReadJsonBody(request, options_.max_body_bytes);
+  }
+  Reply BodyError(const Status& status, HTTPServerRequest&) {
+    if (status.message().find("is larger than") != std::string::npos) return {413, ErrorJson(status)};
+    return ErrorReply(status);
+  }
+
+  // Tokens as they come ("token" events), then the cited sources ("sources"), then the whole
+  // answer ("done"). Nothing is sent until the first token, so a refusal (busy: 503 with
+  // Retry-After, or a bad request) is still a plain JSON error. A client that goes away cancels
+  // the answer, which frees its generation slot.
+  Reply AskStreaming(HTTPServerRequest& request, HTTPServerResponse& response, const std::string& question,
+                     app::AskOptions options, bool* streamed) {
+    std::ostream* out = nullptr;
+    auto open = [&] {
+      response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+      response.setContentType("text/event-stream; charset=utf-8");
+      response.set("Cache-Control", "no-store");
+      response.set("X-Content-Type-Options", "nosniff");
+      response.set("X-Accel-Buffering", "no");  // proxies: do not hold the stream back
+      response.setChunkedTransferEncoding(true);
+      out = &response.send();
+      *streamed = true;
+    };
+    auto answer = kb_.Ask(question, options, [&](std::string_view piece) {
+      if (!out) open();
+      *out << Event("token", TokenJson(piece)) << std::flush;
+      return out->good();
+    });
+    if (!answer.ok()) {
+      if (!out) return ErrorReply(answer.status());
+      *out << Event("error", ErrorJson(answer.status())) << std::flush;
+      return {};
+    }
+    if (!out) open();
+    std::string full = AnswerJson(*answer);
+    auto parsed = Poco::JSON::Parser().parse(full).extract<Poco::JSON::Object::Ptr>();
+    auto sources = NewObject();
+    sources->set("sources", parsed->get("sources"));
+    sources->set("sentences", parsed->get("sentences"));
+    *out << Event("sources", Stringify(sources)) << Event("done", full) << std::flush;
+    (void)request;
+    return {};
+  }
+
+  void Send(HTTPServerRequest& request, HTTPServerResponse& response, const Reply& reply) {
     try {
       response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
       response.setContentType("application/json; charset=utf-8");
       response.set("X-Content-Type-Options", "nosniff");
       response.set("Cache-Control", "no-store");
+      if (reply.status == 503) response.set("Retry-After", "2");
       response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
       auto& out = response.send();
       if (request.getMethod() != "HEAD") out << reply.body;
@@ -96,26 +345,29 @@ class Handler final : public HTTPRequestHandler {
       log::Warn("http", "could not send response", {{"error", e.what()}});
     }
   }
-  Router& router_;
+
+  app::KnowledgeBase& kb_;
+  const ServerOptions& options_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  explicit Factory(Router& router) : router_(router) {}
+  Factory(app::KnowledgeBase& kb, const ServerOptions& options) : kb_(kb), options_(options) {}
   // Never nullptr: Poco would turn that into a bare 501 without JSON.
   HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Handler(router_);
+    return new Handler(kb_, options_);
   }
 
  private:
-  Router& router_;
+  app::KnowledgeBase& kb_;
+  const ServerOptions& options_;
 };
 
 }  // namespace
 
 struct Server::Impl {
-  Impl(app::KnowledgeBase& kb, ServerOptions o) : router(kb), options(std::move(o)) {}
-  Router router;
+  Impl(app::KnowledgeBase& kb, ServerOptions o) : kb(kb), options(std::move(o)) {}
+  app::KnowledgeBase& kb;
   ServerOptions options;
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> http;
@@ -143,7 +395,7 @@ Status Server::Start() {
     params->setKeepAlive(true);
     params->setServerName("cloister");
     impl_->pool = std::make_unique<Poco::ThreadPool>(2, o.threads);
-    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->router), *impl_->pool,
+    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->kb, impl_->options), *impl_->pool,
                                                           socket, params);
     impl_->http->start();
     impl_->port = socket.address().port();
