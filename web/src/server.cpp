@@ -23,6 +23,7 @@
 #include "cloister/core/log.h"
 #include "cloister/web/json.h"
 #include "json_util.h"
+#include "ui_assets.h"
 
 namespace cloister::web {
 namespace {
@@ -278,7 +279,32 @@ class Handler final : public HTTPRequestHandler {
       }
       return AskStreaming(request, response, question, *options, streamed);
     }
+    if (read && path.rfind("/api/", 0) != 0) {
+      if (const internal::UiAsset* asset = internal::FindUiAsset(path)) {
+        SendAsset(request, response, *asset);
+        *streamed = true;
+        return {};
+      }
+    }
     return ErrorReply(NotFound("no endpoint " + method + " " + path), "see docs/API.md for the endpoints");
+  }
+
+  // The page and its files. The policy allows only this origin's own scripts and styles: no
+  // inline script can run, whatever text a document smuggles into the page.
+  static void SendAsset(HTTPServerRequest& request, HTTPServerResponse& response, const internal::UiAsset& asset) {
+    response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+    response.setContentType(std::string(internal::ContentTypeFor(asset.path)));
+    response.set("Content-Security-Policy",
+                 "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                 "frame-ancestors 'none'");
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("X-Frame-Options", "DENY");
+    response.set("Referrer-Policy", "no-referrer");
+    response.set("Cache-Control", "no-cache");
+    response.setContentLength(static_cast<std::streamsize>(asset.size));
+    auto& out = response.send();
+    if (request.getMethod() != "HEAD") out.write(reinterpret_cast<const char*>(asset.data), static_cast<std::streamsize>(asset.size));
   }
 
   Result<Poco::JSON::Object::Ptr> Body(HTTPServerRequest& request) {
@@ -333,7 +359,7 @@ class Handler final : public HTTPRequestHandler {
 
   void Send(HTTPServerRequest& request, HTTPServerResponse& response, const Reply& reply) {
     try {
-      response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+      response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
       response.setContentType("application/json; charset=utf-8");
       response.set("X-Content-Type-Options", "nosniff");
       response.set("Cache-Control", "no-store");
