@@ -1,41 +1,56 @@
-// Cloister's page: asks the JSON API and shows the answer and its sources. Document-derived text
-// is only ever set as textContent, never parsed as HTML.
-"use strict";
+// Cloister's page: three views (ask, documents, search) chosen by the address's #fragment, and a
+// status line. Everything is plain modules served from the binary: no build step, no network
+// beyond this service. Document-derived text is only ever inserted as text (see js/dom.js).
+import {api} from "./js/api.js";
+import {setUpChat, focusChat} from "./js/chat.js";
+import {setUpDialogs} from "./js/dialogs.js";
+import {$} from "./js/dom.js";
+import {setUpLibrary, showLibrary} from "./js/library.js";
+import {setUpSearch} from "./js/search.js";
+
+const kViews = ["chat", "library", "search"];
+
+function route({focus}) {
+  const wanted = location.hash.replace(/^#/, "");
+  const view = kViews.includes(wanted) ? wanted : "chat";
+  for (const name of kViews) $(`${name}-view`).hidden = name !== view;
+  for (const link of document.querySelectorAll("nav a[data-view]")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  showLibrary(view === "library");
+  document.title = `${{chat: "Ask", library: "Documents", search: "Search"}[view]} · Cloister`;
+  if (!focus) return;
+  // After moving between views, keyboard and screen reader users start at the new view.
+  if (view === "chat") focusChat();
+  else $(`${view}-heading`).focus();
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 async function showStatus() {
-  const status = document.getElementById("status");
+  const line = $("service-status");
   try {
-    const s = await (await fetch("/api/v1/status")).json();
-    status.textContent = `${s.documents} documents, ${s.chunks} passages; search: ${s.retrieval_mode}, answers: ${s.answer_mode}`;
+    const s = await api.status();
+    const queue = s.queue || {};
+    const queued = ["queued", "extracting", "chunking", "embedding"].reduce((n, k) => n + (queue[k] || 0), 0);
+    const parts = [plural(s.documents, "document"), plural(s.chunks, "passage")];
+    parts.push(s.answer_mode === "generated" ? "answers generated" : "answers quoted");
+    if (queued) parts.push(`${queued} being ingested`);
+    line.textContent = parts.join(" · ");
+    line.classList.remove("offline");
   } catch (e) {
-    status.textContent = "The service does not answer.";
+    line.textContent = "The service does not answer.";
+    line.classList.add("offline");
   }
 }
 
-async function ask(event) {
-  event.preventDefault();
-  const question = document.getElementById("question").value;
-  const answer = document.getElementById("answer");
-  const sources = document.getElementById("sources");
-  answer.textContent = "…";
-  sources.replaceChildren();
-  const reply = await fetch("/api/v1/ask", {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({question}),
-  });
-  const body = await reply.json();
-  if (!reply.ok) {
-    answer.textContent = body.error ? body.error.message : `Error ${reply.status}`;
-    return;
-  }
-  answer.textContent = body.answer;
-  for (const s of body.sources) {
-    const item = document.createElement("li");
-    item.value = s.n;
-    const page = s.page ? `, page ${s.page}` : "";
-    item.textContent = `${s.document.title || s.document.path}${page}: ${s.text}`;
-    sources.append(item);
-  }
-}
-
-document.getElementById("ask-form").addEventListener("submit", ask);
+setUpDialogs();
+setUpChat();
+setUpLibrary();
+setUpSearch();
+window.addEventListener("hashchange", () => route({focus: true}));
+document.addEventListener("cloister:changed", showStatus);
+route({focus: false});
 showStatus();
+setInterval(showStatus, 30000);
