@@ -50,8 +50,8 @@ function jobRow(job) {
   const row = el("li", {class: "job", dataset: {state: job.state, jobId: job.id}},
     el("span", {class: "job-name"}, job.name),
     el("span", {class: "job-state"}, kStateNames[job.state] || job.state),
-    bar,
-    el("span", {class: "job-percent"}, `${percent}%`));
+    el("span", {class: "job-percent"}, job.state === "failed" || job.state === "unknown" ? "" : `${percent}%`),
+    bar);
   if (job.error) row.append(el("p", {class: "job-error", role: "alert"}, job.error));
   if (job.state === "done" && job.summary) row.append(el("p", {class: "job-summary"}, job.summary));
   if (isFinal(job.state)) {
@@ -222,8 +222,9 @@ function mailLine(doc) {
 }
 
 function passages(doc) {
+  if (!doc.chunks) return null;
   const list = el("ol", {class: "chunks"});
-  const details = el("details", {class: "doc-chunks"}, el("summary", {}, "Passages"), list);
+  const details = el("details", {class: "doc-chunks"}, el("summary", {}, `Passages (${doc.chunks})`), list);
   details.addEventListener("toggle", async () => {
     if (!details.open || details.dataset.loaded) return;
     details.dataset.loaded = "yes";
