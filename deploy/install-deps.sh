@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package Cloister's build, tests and benchmarks need.
+# Installs every Debian package Cloister's build, tests and benchmarks need, then the browser
+# test's npm packages (tests/ui, from its package-lock.json).
 # Installs only what is missing; safe to run any number of times.
 # Usage: deploy/install-deps.sh            (as root, or with sudo available)
 set -euo pipefail
@@ -18,6 +19,8 @@ packages=(
   tesseract-ocr tesseract-ocr-eng
   # tests
   libgtest-dev libgmock-dev wamerican curl
+  # tests: the browser UI end to end (tests/ui drives it with playwright-core)
+  chromium
   # benchmarks: pdftotext as the ingestion reference
   poppler-utils
 )
@@ -31,16 +34,27 @@ done
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: all dependencies present"
-  exit 0
+  echo "install-deps: all Debian packages present"
+else
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=()
-if [[ $(id -u) -ne 0 ]]; then
-  command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
-  sudo=(sudo)
+# The browser test's npm packages, exactly as locked. `npm ci` starts from scratch each time, so
+# it runs only when the lock differs from the one last installed (a copy kept in node_modules).
+ui_tests="$(cd "$(dirname "$0")/../tests/ui" && pwd)"
+stamp="$ui_tests/node_modules/.cloister-installed-lock.json"
+if cmp -s "$ui_tests/package-lock.json" "$stamp"; then
+  echo "install-deps: tests/ui npm packages present"
+else
+  echo "install-deps: npm ci in tests/ui"
+  (cd "$ui_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$ui_tests/package-lock.json" "$stamp"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
