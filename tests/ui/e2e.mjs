@@ -99,7 +99,7 @@ async function shot(page, name) {
   step += 1;
   console.log(`# ${((Date.now() - started) / 1000).toFixed(1)} s: ${name}`);
   const file = path.join(args.out, `${String(step).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({path: file, fullPage: true});
+  await page.screenshot({path: file});  // the viewport, as a person sees it
   return file;
 }
 
