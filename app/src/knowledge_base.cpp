@@ -319,6 +319,88 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return answer;
   }
 
+  Result<DocumentList> ListDocuments(int64_t offset, int64_t limit) override {
+    if (limit < 1 || limit > 1000) return InvalidArgument("limit must be from 1 to 1000, got " + std::to_string(limit));
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::DocumentListing listing, catalog_.ListLibrary(offset, limit));
+    DocumentList out;
+    out.total = listing.total;
+    for (auto& e : listing.entries) {
+      DocumentInfo d = ToInfo(e.document);
+      d.chunks = e.chunks;
+      d.attachments = e.attachments;
+      d.from = e.from;
+      d.date = e.date;
+      d.subject = e.subject;
+      out.documents.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  Result<DocumentInfo> GetDocument(int64_t id) override {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog_.GetDocument(id));
+    DocumentInfo d = ToInfo(doc);
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, catalog_.GetChunks(id));
+    d.chunks = static_cast<int64_t>(chunks.size());
+    if (!chunks.empty()) {
+      CLOISTER_ASSIGN_OR_RETURN(auto refs, catalog_.VisibleChunks({chunks.front().id}));
+      if (!refs.empty()) {
+        d.from = refs.front().from;
+        d.date = refs.front().date;
+        d.subject = refs.front().subject;
+      }
+    }
+    return d;
+  }
+
+  Result<std::vector<PassageInfo>> DocumentPassages(int64_t id) override {
+    std::lock_guard lock(mu_);
+    CLOISTER_RETURN_IF_ERROR(catalog_.GetDocument(id).status());
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, catalog_.GetChunks(id));
+    std::vector<PassageInfo> out;
+    for (auto& c : chunks) out.push_back({c.id, c.ordinal, c.page_start, std::move(c.text)});
+    return out;
+  }
+
+  Result<fs::path> OriginalFile(int64_t id) override {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog_.GetDocument(id));
+    // Attachments have a parent; a mailbox's messages are named "<file>#<n>" within it.
+    if (doc.parent_id || (!doc.name.empty() && doc.name != fs::path(doc.path).filename().string())) {
+      return InvalidArgument("document " + std::to_string(id) + " is inside " + doc.path +
+                             " and has no file of its own; download that one");
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(doc.path, ec)) return NotFound("the file of document " + std::to_string(id) + " is gone: " + doc.path);
+    return fs::path(doc.path);
+  }
+
+  Result<JobInfo> GetJob(int64_t id) override {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::Job job, catalog_.GetJob(id));
+    return ToJobInfo(job);
+  }
+
+  Result<JobInfo> AddUpload(const fs::path& staged, const std::string& original_name) override {
+    std::string name = SafeFileName(original_name);
+    if (name.empty()) return InvalidArgument("the file name '" + original_name + "' has nothing usable in it");
+    // A folder per upload keeps the user's own file name (the document's name in the library).
+    static std::atomic<uint64_t> counter{0};
+    auto now = std::chrono::system_clock::now().time_since_epoch();
+    fs::path dir = config_.uploads_dir() /
+                   (std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + "-" +
+                    std::to_string(counter++));
+    CLOISTER_RETURN_IF_ERROR(EnsureDirectory(dir));
+    std::error_code ec;
+    fs::rename(staged, dir / name, ec);
+    if (ec) return Internal("cannot keep the upload " + name + ": " + ec.message());
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, EnqueueAll({dir / name}));
+    CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
+    pipeline_->Notify();
+    return GetJob(ids.front());
+  }
+
   cloister::Status DeleteDocument(int64_t id) override {
     std::lock_guard lock(mu_);
     CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog_.GetDocument(id));
@@ -330,6 +412,14 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> chunks, catalog_.ChunkIdsOfDocument(id));
     retriever_->Forget(chunks);
     CLOISTER_RETURN_IF_ERROR(catalog_.DeleteDocument(id));
+    // A file sent over HTTP lives only in our uploads folder: it goes with its document (a file
+    // in the inbox or elsewhere is the user's, and stays).
+    std::error_code ec;
+    fs::path file(doc.path);
+    if (fs::equivalent(file.parent_path().parent_path(), config_.uploads_dir(), ec)) {
+      CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Document> others, catalog_.DocumentsAtPath(doc.path));
+      if (others.empty()) fs::remove_all(file.parent_path(), ec);
+    }
     return retriever_->Maintain(catalog_);
   }
 
@@ -393,6 +483,60 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
       r->recent_failures.push_back({failed[i].path, failed[i].error});
     }
     return cloister::Status::Ok();
+  }
+
+  static DocumentInfo ToInfo(const storage::Document& doc) {
+    DocumentInfo d;
+    d.id = doc.id;
+    d.parent_id = doc.parent_id;
+    d.path = doc.path;
+    d.name = doc.name.empty() ? fs::path(doc.path).filename().string() : doc.name;
+    d.title = doc.title;
+    d.type = doc.type;
+    d.status = std::string(storage::DocumentStatusName(doc.status));
+    d.error = doc.error;
+    d.pages = doc.page_count;
+    d.size_bytes = doc.size_bytes;
+    d.created_at = doc.created_at;
+    d.updated_at = doc.updated_at;
+    return d;
+  }
+
+  static JobInfo ToJobInfo(const storage::Job& job) {
+    JobInfo j;
+    j.id = job.id;
+    j.path = job.path;
+    j.name = fs::path(job.path).filename().string();
+    j.state = std::string(storage::JobStateName(job.state));
+    j.error = job.error;
+    j.document_id = job.document_id;
+    switch (job.state) {
+      case storage::JobState::kQueued: j.progress = 0; break;
+      case storage::JobState::kExtracting: j.progress = 0.25; break;
+      case storage::JobState::kChunking: j.progress = 0.5; break;
+      case storage::JobState::kEmbedding: j.progress = 0.75; break;
+      case storage::JobState::kDone: case storage::JobState::kFailed: j.progress = 1; break;
+    }
+    return j;
+  }
+
+  // The last component of a name a browser sent, without path separators, control characters
+  // or leading dots, at most 200 bytes (cut at a UTF-8 boundary).
+  static std::string SafeFileName(const std::string& given) {
+    std::string base = given.substr(given.find_last_of("/\\") == std::string::npos ? 0 : given.find_last_of("/\\") + 1);
+    std::string out;
+    for (unsigned char c : base) {
+      if (c < 0x20 || c == 0x7f || c == ':' || c == '*' || c == '?' || c == '"' || c == '<' || c == '>' || c == '|') continue;
+      out += static_cast<char>(c);
+    }
+    size_t first = out.find_first_not_of(". ");
+    out = first == std::string::npos ? "" : out.substr(first);
+    if (out.size() > 200) {
+      size_t cut = 200;
+      while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+      out.resize(cut);
+    }
+    return out;
   }
 
   Result<std::vector<int64_t>> EnqueueAll(const std::vector<fs::path>& files) {

@@ -132,6 +132,50 @@ Result<std::vector<Document>> Catalog::ListDocuments(int64_t offset, int64_t lim
   return internal::ReadAll<Document>(st, internal::ReadDocument);
 }
 
+Result<DocumentListing> Catalog::ListLibrary(int64_t offset, int64_t limit) const {
+  if (offset < 0 || limit < 1) {
+    return InvalidArgument("listing documents needs offset >= 0 and limit >= 1, got offset " +
+                           std::to_string(offset) + " and limit " + std::to_string(limit));
+  }
+  DocumentListing out;
+  CLOISTER_ASSIGN_OR_RETURN(
+      out.total, db_.QueryInt64("SELECT count(*) FROM documents WHERE parent_id IS NULL AND status != 'queued'"));
+  // kDocumentColumns qualified with the table (the subqueries have columns of the same names).
+  std::string columns;
+  int n = 0;
+  for (std::string_view rest = kDocumentColumns; !rest.empty(); ++n) {
+    size_t comma = rest.find(',');
+    std::string_view col = rest.substr(0, comma);
+    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+    columns += (columns.empty() ? "d." : ", d.") + std::string(col);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(
+      Statement st,
+      db_.Prepare("SELECT " + columns +
+                  ", (SELECT count(*) FROM chunks AS c WHERE c.document_id = d.id)"
+                  ", (SELECT count(*) FROM documents AS a WHERE a.parent_id = d.id)"
+                  ", coalesce(json_extract(d.metadata, '$.from'), '')"
+                  ", coalesce(json_extract(d.metadata, '$.date'), '')"
+                  ", coalesce(json_extract(d.metadata, '$.subject'), '')"
+                  " FROM documents AS d WHERE d.parent_id IS NULL AND d.status != 'queued'"
+                  " ORDER BY d.id DESC LIMIT ?1 OFFSET ?2"));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(1, limit));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, offset));
+  for (;;) {
+    CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    LibraryEntry e;
+    CLOISTER_ASSIGN_OR_RETURN(e.document, internal::ReadDocument(st));
+    e.chunks = st.ColumnInt64(n);
+    e.attachments = st.ColumnInt64(n + 1);
+    e.from = st.ColumnText(n + 2);
+    e.date = st.ColumnText(n + 3);
+    e.subject = st.ColumnText(n + 4);
+    out.entries.push_back(std::move(e));
+  }
+}
+
 Status Catalog::UpdateDocumentStatus(int64_t id, DocumentStatus status, std::string_view error) {
   CLOISTER_ASSIGN_OR_RETURN(
       Statement st,

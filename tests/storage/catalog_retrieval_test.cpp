@@ -126,6 +126,25 @@ TEST_F(RetrievalTest, AnAttachmentsRefNamesItsParent) {
   EXPECT_EQ(refs->front().date, "2024-03-01T10:00:00Z");
 }
 
+TEST_F(RetrievalTest, TheLibraryListsFinishedTopLevelDocumentsNewestFirstWithCounts) {
+  ASSERT_OK_AND_ASSIGN(DocumentListing all, catalog_->ListLibrary(0, 10));
+  EXPECT_EQ(all.total, 3);  // not the attachment, not the one being written
+  ASSERT_EQ(all.entries.size(), 3u);
+  EXPECT_EQ(all.entries[0].document.id, bob_);
+  EXPECT_EQ(all.entries[1].document.id, ann_);
+  EXPECT_EQ(all.entries[2].document.id, pdf_);
+  EXPECT_EQ(all.entries[1].chunks, 2);
+  EXPECT_EQ(all.entries[1].attachments, 1);
+  EXPECT_EQ(all.entries[1].from, "Ann Example <ann@example.org>");
+  EXPECT_EQ(all.entries[1].date, "2024-03-01T10:00:00Z");
+  EXPECT_EQ(all.entries[2].from, "");
+  ASSERT_OK_AND_ASSIGN(DocumentListing page, catalog_->ListLibrary(1, 1));
+  EXPECT_EQ(page.total, 3);
+  ASSERT_EQ(page.entries.size(), 1u);
+  EXPECT_EQ(page.entries[0].document.id, ann_);
+  EXPECT_EQ(catalog_->ListLibrary(-1, 1).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(RetrievalTest, ChunkAtFindsNeighboursByOrdinal) {
   auto second = catalog_->ChunkAt(ann_, 1);
   ASSERT_TRUE(second.ok());

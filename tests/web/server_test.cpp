@@ -2,12 +2,15 @@
 
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/Net/FilePartSource.h>
+#include <Poco/Net/HTMLForm.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -16,6 +19,8 @@
 
 namespace cloister::web {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct Response {
   int status = 0;
@@ -54,7 +59,8 @@ class ServerTest : public testing::Test {
     auto kb = app::KnowledgeBase::Open(config);
     ASSERT_TRUE(kb.ok()) << kb.status().ToString();
     kb_ = std::move(kb).value();
-    server_ = std::make_unique<Server>(*kb_, ServerOptions{.bind = "127.0.0.1", .port = 0});
+    server_ = std::make_unique<Server>(*kb_, ServerOptions{.bind = "127.0.0.1", .port = 0,
+                                                           .max_upload_bytes = max_upload_bytes_});
     ASSERT_TRUE(server_->Start().ok());
     ASSERT_GT(server_->port(), 0);
   }
@@ -90,7 +96,41 @@ class ServerTest : public testing::Test {
     return r;
   }
 
+  // POSTs files as multipart/form-data parts named "file", each under the given file name.
+  Response Upload(const std::vector<std::pair<std::filesystem::path, std::string>>& files) {
+    Poco::Net::HTMLForm form;
+    form.setEncoding(Poco::Net::HTMLForm::ENCODING_MULTIPART);
+    for (const auto& [path, name] : files) {
+      form.addPart("file", new Poco::Net::FilePartSource(path.string(), name, "application/octet-stream"));
+    }
+    Poco::Net::HTTPClientSession session("127.0.0.1", server_->port());
+    Poco::Net::HTTPRequest request("POST", "/api/v1/documents", Poco::Net::HTTPMessage::HTTP_1_1);
+    form.prepareSubmit(request);
+    form.write(session.sendRequest(request));
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    Response r;
+    r.status = response.getStatus();
+    Poco::StreamCopier::copyToString(in, r.body);
+    r.json = Poco::JSON::Parser().parse(r.body).extract<Poco::JSON::Object::Ptr>();
+    return r;
+  }
+
+  // Polls a job until it is done or failed (at most 60 s).
+  Poco::JSON::Object::Ptr WaitForJob(int64_t id) {
+    Poco::JSON::Object::Ptr job;
+    for (int i = 0; i < 600; ++i) {
+      job = Call("GET", "/api/v1/jobs/" + std::to_string(id)).json;
+      std::string state = job->getValue<std::string>("state");
+      if (state == "done" || state == "failed") return job;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "job " << id << " did not finish";
+    return job;
+  }
+
   bool with_chat_model_ = false;
+  uint64_t max_upload_bytes_ = 512ull << 20;
   uint32_t slots_ = 4;
   uint32_t queue_ = 16;
 
@@ -187,6 +227,97 @@ TEST_F(ServerTest, AskAnswersWithSourcesAsTheCliDoes) {
   EXPECT_EQ(Call("POST", "/api/v1/ask", R"({"question": "  "})").status, 400);
   EXPECT_EQ(Call("POST", "/api/v1/ask", R"({"question": "x", "history": [{"role": "system"}]})").status, 400);
   EXPECT_EQ(Call("GET", "/api/v1/ask").status, 405);
+}
+
+TEST_F(ServerTest, UploadedFilesAreIngestedListedReadDownloadedAndDeleted) {
+  fs::path paper = fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf";
+  fs::path other = fixtures::SharedDir() / "corpus/pdfs/sample-files/multicolumn.pdf";
+  Response up = Upload({{paper, "tracemonkey.pdf"}, {other, "../../etc/passwd\x01.pdf"}});
+  ASSERT_EQ(up.status, 202) << up.body;
+  auto jobs = up.json->getArray("jobs");
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ(jobs->getObject(0)->getValue<std::string>("name"), "tracemonkey.pdf");
+  EXPECT_EQ(jobs->getObject(1)->getValue<std::string>("name"), "passwd.pdf");  // no path, no control
+  auto done = WaitForJob(jobs->getObject(0)->getValue<int64_t>("id"));
+  EXPECT_EQ(done->getValue<std::string>("state"), "done");
+  EXPECT_EQ(done->getValue<double>("progress"), 1.0);
+  int64_t doc = done->getValue<int64_t>("document_id");
+  EXPECT_EQ(WaitForJob(jobs->getObject(1)->getValue<int64_t>("id"))->getValue<std::string>("state"), "done");
+
+  Response list = Call("GET", "/api/v1/documents?limit=10");
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_GE(list.json->getValue<int>("total"), 1);
+  bool listed = false;
+  auto docs = list.json->getArray("documents");
+  for (size_t i = 0; i < docs->size(); ++i) listed |= docs->getObject(static_cast<unsigned>(i))->getValue<int64_t>("id") == doc;
+  EXPECT_TRUE(listed) << list.body;
+
+  Response one = Call("GET", "/api/v1/documents/" + std::to_string(doc));
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(one.json->getValue<std::string>("name"), "tracemonkey.pdf");
+  EXPECT_EQ(one.json->getValue<int>("pages"), 14);
+  EXPECT_EQ(one.json->getValue<std::string>("status"), "ready");
+
+  Response chunks = Call("GET", "/api/v1/documents/" + std::to_string(doc) + "/chunks");
+  ASSERT_EQ(chunks.status, 200);
+  bool page2 = false;
+  auto list_chunks = chunks.json->getArray("chunks");
+  for (size_t i = 0; i < list_chunks->size(); ++i) {
+    auto c = list_chunks->getObject(static_cast<unsigned>(i));
+    if (c->getValue<std::string>("text").find("currently after 2 crossings") != std::string::npos) {
+      page2 = c->getValue<int>("page") == 2;
+    }
+  }
+  EXPECT_TRUE(page2);
+
+  Response original = Call("GET", "/api/v1/documents/" + std::to_string(doc) + "/original");
+  EXPECT_EQ(original.status, 200);
+  std::ifstream in(paper, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(original.body, bytes);
+
+  std::string kept = one.json->getValue<std::string>("path");
+  EXPECT_TRUE(fs::exists(kept));
+  Response deleted = Call("DELETE", "/api/v1/documents/" + std::to_string(doc));
+  EXPECT_EQ(deleted.status, 200) << deleted.body;
+  EXPECT_EQ(Call("GET", "/api/v1/documents/" + std::to_string(doc)).status, 404);
+  EXPECT_FALSE(fs::exists(kept));  // an upload goes with its document
+  EXPECT_EQ(Call("GET", "/api/v1/jobs/999999").status, 404);
+  EXPECT_EQ(Call("GET", "/api/v1/documents/abc").status, 404);
+}
+
+TEST_F(ServerTest, UploadsThatAreNotMultipartOrHaveNoFileAre400) {
+  EXPECT_EQ(Call("POST", "/api/v1/documents", R"({"file": "x"})").status, 400);
+  Poco::Net::HTMLForm form;
+  form.setEncoding(Poco::Net::HTMLForm::ENCODING_MULTIPART);
+  form.set("comment", "no file here");
+  Poco::Net::HTTPClientSession session("127.0.0.1", server_->port());
+  Poco::Net::HTTPRequest request("POST", "/api/v1/documents", Poco::Net::HTTPMessage::HTTP_1_1);
+  form.prepareSubmit(request);
+  form.write(session.sendRequest(request));
+  Poco::Net::HTTPResponse response;
+  session.receiveResponse(response);
+  EXPECT_EQ(response.getStatus(), 400);
+}
+
+class SmallUploadServerTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    max_upload_bytes_ = 1000;
+    ServerTest::SetUp();
+  }
+};
+
+TEST_F(SmallUploadServerTest, AFileOverTheLimitIs413AndNothingIsKept) {
+  Response r = Upload({{fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf", "big.pdf"}});
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(Call("GET", "/api/v1/documents").json->getValue<int>("total"), 0);
+  std::error_code ec;
+  size_t staged = 0;
+  for (auto it = fs::recursive_directory_iterator(kb_->config().uploads_dir(), ec); !ec && it != fs::recursive_directory_iterator(); ++it) {
+    staged += it->is_regular_file() ? 1 : 0;
+  }
+  EXPECT_EQ(staged, 0u);
 }
 
 class StreamingServerTest : public ServerTest {

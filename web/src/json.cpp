@@ -213,6 +213,80 @@ std::string AnswerJson(const app::Answer& a) {
   return Stringify(o);
 }
 
+namespace {
+
+Poco::JSON::Object::Ptr DocumentObjectOf(const app::DocumentInfo& d) {
+  auto o = NewObject();
+  o->set("id", static_cast<Poco::Int64>(d.id));
+  o->set("parent_id", d.parent_id ? Poco::Dynamic::Var(static_cast<Poco::Int64>(*d.parent_id)) : Poco::Dynamic::Var());
+  o->set("path", d.path);
+  o->set("name", d.name);
+  o->set("title", d.title);
+  o->set("type", d.type);
+  o->set("status", d.status);
+  o->set("error", d.error);
+  o->set("pages", static_cast<Poco::Int64>(d.pages));
+  o->set("chunks", static_cast<Poco::Int64>(d.chunks));
+  o->set("attachments", static_cast<Poco::Int64>(d.attachments));
+  o->set("size_bytes", static_cast<Poco::Int64>(d.size_bytes));
+  o->set("created_at", static_cast<Poco::Int64>(d.created_at));
+  o->set("updated_at", static_cast<Poco::Int64>(d.updated_at));
+  o->set("from", d.from);
+  o->set("date", d.date);
+  o->set("subject", d.subject);
+  return o;
+}
+
+Poco::JSON::Object::Ptr JobObject(const app::JobInfo& j) {
+  auto o = NewObject();
+  o->set("id", static_cast<Poco::Int64>(j.id));
+  o->set("name", j.name);
+  o->set("path", j.path);
+  o->set("state", j.state);
+  o->set("progress", j.progress);
+  o->set("error", j.error);
+  o->set("document_id", j.document_id ? Poco::Dynamic::Var(static_cast<Poco::Int64>(*j.document_id)) : Poco::Dynamic::Var());
+  return o;
+}
+
+}  // namespace
+
+std::string DocumentJson(const app::DocumentInfo& document) { return Stringify(DocumentObjectOf(document)); }
+
+std::string DocumentListJson(const app::DocumentList& list) {
+  Poco::JSON::Array::Ptr docs = new Poco::JSON::Array;
+  for (const auto& d : list.documents) docs->add(DocumentObjectOf(d));
+  auto o = NewObject();
+  o->set("total", static_cast<Poco::Int64>(list.total));
+  o->set("documents", docs);
+  return Stringify(o);
+}
+
+std::string PassagesJson(const std::vector<app::PassageInfo>& passages) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& p : passages) {
+    auto o = NewObject();
+    o->set("id", static_cast<Poco::Int64>(p.id));
+    o->set("ordinal", p.ordinal);
+    o->set("page", p.page ? Poco::Dynamic::Var(*p.page) : Poco::Dynamic::Var());
+    o->set("text", p.text);
+    list->add(o);
+  }
+  auto o = NewObject();
+  o->set("chunks", list);
+  return Stringify(o);
+}
+
+std::string JobJson(const app::JobInfo& job) { return Stringify(JobObject(job)); }
+
+std::string JobsJson(const std::vector<app::JobInfo>& jobs) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& j : jobs) list->add(JobObject(j));
+  auto o = NewObject();
+  o->set("jobs", list);
+  return Stringify(o);
+}
+
 std::string HealthJson() {
   auto o = NewObject();
   o->set("status", "ok");

@@ -10,10 +10,18 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTMLForm.h>
+#include <Poco/Net/MessageHeader.h>
+#include <Poco/Net/NameValueCollection.h>
+#include <Poco/Net/PartHandler.h>
 #include <Poco/URI.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -27,6 +35,8 @@
 
 namespace cloister::web {
 namespace {
+
+namespace fs = std::filesystem;
 
 using Poco::Net::HTTPRequestHandler;
 using Poco::Net::HTTPServerRequest;
@@ -198,6 +208,76 @@ Result<app::AskOptions> ParseAsk(const Poco::JSON::Object::Ptr& body, std::strin
   return o;
 }
 
+// Multipart parts named "file" go straight to disk, never into memory: each into a staging file
+// beside the uploads, up to a size limit.
+class UploadParts final : public Poco::Net::PartHandler {
+ public:
+  UploadParts(std::filesystem::path staging, uint64_t limit) : staging_(std::move(staging)), limit_(limit) {}
+  ~UploadParts() override {
+    std::error_code ec;
+    for (const auto& f : files_) fs::remove(f.staged, ec);  // those not taken by AddUpload
+  }
+
+  void handlePart(const Poco::Net::MessageHeader& header, std::istream& stream) override {
+    std::string disposition = header.get("Content-Disposition", "");
+    std::string value;
+    Poco::Net::NameValueCollection params;
+    Poco::Net::MessageHeader::splitParameters(disposition, value, params);
+    std::string name = params.get("name", "");
+    std::string filename = params.get("filename", "");
+    if (name != "file" || filename.empty()) {
+      char sink[8192];
+      while (stream.read(sink, sizeof sink).gcount() > 0) {
+      }
+      return;
+    }
+    std::error_code ec;
+    fs::create_directories(staging_, ec);
+    static std::atomic<uint64_t> counter{0};
+    fs::path path = staging_ / (std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".part");
+    files_.push_back({path, filename});
+    std::ofstream out(path, std::ios::binary);
+    char buf[65536];
+    uint64_t total = 0;
+    while (stream.read(buf, sizeof buf).gcount() > 0) {
+      total += static_cast<uint64_t>(stream.gcount());
+      if (total > limit_) {
+        too_large_ = filename;
+        continue;  // read to the end of the part, keep nothing more
+      }
+      out.write(buf, stream.gcount());
+    }
+    if (!out) failed_ = "cannot write the upload " + filename + " to " + staging_.string();
+  }
+
+  struct File {
+    fs::path staged;
+    std::string name;
+  };
+  std::vector<File>& files() { return files_; }
+  const std::string& too_large() const { return too_large_; }
+  const std::string& failed() const { return failed_; }
+
+ private:
+  fs::path staging_;
+  uint64_t limit_;
+  std::vector<File> files_;
+  std::string too_large_;
+  std::string failed_;
+};
+
+// "/api/v1/documents/42/chunks" with prefix "/api/v1/documents/": 42 and "chunks".
+bool SplitIdPath(const std::string& path, const std::string& prefix, int64_t* id, std::string* rest) {
+  if (path.rfind(prefix, 0) != 0) return false;
+  std::string tail = path.substr(prefix.size());
+  size_t slash = tail.find('/');
+  std::string digits = tail.substr(0, slash);
+  if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  *id = std::stoll(digits);
+  *rest = slash == std::string::npos ? "" : tail.substr(slash + 1);
+  return true;
+}
+
 // A server-sent event.
 std::string Event(const std::string& name, const std::string& json) {
   return "event: " + name + "\ndata: " + json + "\n\n";
@@ -279,6 +359,52 @@ class Handler final : public HTTPRequestHandler {
       }
       return AskStreaming(request, response, question, *options, streamed);
     }
+    if (path == "/api/v1/documents") {
+      if (read) {
+        Params params = Params::FromQuery(uri);
+        auto offset = params.Integer("offset", 0, 1L << 40);
+        auto limit = params.Integer("limit", 1, 1000);
+        if (!offset.ok()) return ErrorReply(offset.status());
+        if (!limit.ok()) return ErrorReply(limit.status());
+        auto list = kb_.ListDocuments(offset->value_or(0), limit->value_or(50));
+        if (!list.ok()) return ErrorReply(list.status());
+        return {200, DocumentListJson(*list)};
+      }
+      if (method == "POST") return Upload(request);
+      return MethodNotAllowed(method, path);
+    }
+    int64_t id = 0;
+    std::string rest;
+    if (SplitIdPath(path, "/api/v1/documents/", &id, &rest)) {
+      if (rest.empty() && read) {
+        auto doc = kb_.GetDocument(id);
+        return doc.ok() ? Reply{200, DocumentJson(*doc)} : ErrorReply(doc.status());
+      }
+      if (rest.empty() && method == "DELETE") {
+        Status deleted = kb_.DeleteDocument(id);
+        if (!deleted.ok()) return ErrorReply(deleted);
+        auto o = NewObject();
+        o->set("deleted", static_cast<Poco::Int64>(id));
+        return {200, Stringify(o)};
+      }
+      if (rest == "chunks" && read) {
+        auto passages = kb_.DocumentPassages(id);
+        return passages.ok() ? Reply{200, PassagesJson(*passages)} : ErrorReply(passages.status());
+      }
+      if (rest == "original" && read) {
+        auto file = kb_.OriginalFile(id);
+        if (!file.ok()) return ErrorReply(file.status());
+        SendFile(request, response, *file);
+        *streamed = true;
+        return {};
+      }
+      if (rest.empty() || rest == "chunks" || rest == "original") return MethodNotAllowed(method, path);
+    }
+    if (SplitIdPath(path, "/api/v1/jobs/", &id, &rest) && rest.empty()) {
+      if (!read) return MethodNotAllowed(method, path);
+      auto job = kb_.GetJob(id);
+      return job.ok() ? Reply{200, JobJson(*job)} : ErrorReply(job.status());
+    }
     if (read && path.rfind("/api/", 0) != 0) {
       if (const internal::UiAsset* asset = internal::FindUiAsset(path)) {
         SendAsset(request, response, *asset);
@@ -307,6 +433,56 @@ class Handler final : public HTTPRequestHandler {
     if (request.getMethod() != "HEAD") out.write(reinterpret_cast<const char*>(asset.data), static_cast<std::streamsize>(asset.size));
   }
 
+  // multipart/form-data with one or more "file" parts: each is staged on disk as it arrives,
+  // then handed to the knowledge base, which keeps and queues it. 202 with the jobs to follow.
+  Reply Upload(HTTPServerRequest& request) {
+    if (request.getContentType().rfind("multipart/form-data", 0) != 0) {
+      return ErrorReply(InvalidArgument("upload files as multipart/form-data, in parts named \"file\""));
+    }
+    UploadParts parts(kb_.config().uploads_dir() / ".staging", options_.max_upload_bytes);
+    try {
+      Poco::Net::HTMLForm form;
+      form.setFieldLimit(0);
+      form.load(request, request.stream(), parts);
+    } catch (const Poco::Exception& e) {
+      return ErrorReply(InvalidArgument("the upload is not readable multipart/form-data: " + e.displayText()));
+    }
+    if (!parts.too_large().empty()) {
+      return {413, ErrorJson(InvalidArgument(parts.too_large() + " is larger than " +
+                                             std::to_string(options_.max_upload_bytes) + " bytes"))};
+    }
+    if (!parts.failed().empty()) return ErrorReply(Internal(parts.failed()));
+    if (parts.files().empty()) return ErrorReply(InvalidArgument("the upload has no part named \"file\" with a file name"));
+    std::vector<app::JobInfo> jobs;
+    for (auto& f : parts.files()) {
+      auto job = kb_.AddUpload(f.staged, f.name);
+      if (!job.ok()) return ErrorReply(job.status());
+      jobs.push_back(*job);
+    }
+    return {202, JobsJson(jobs)};
+  }
+
+  // The original file, streamed, as an attachment (never rendered by the browser).
+  static void SendFile(HTTPServerRequest& request, HTTPServerResponse& response, const fs::path& file) {
+    std::string name = file.filename().string();
+    std::string ascii;
+    for (unsigned char c : name) ascii += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? static_cast<char>(c) : '_';
+    std::string encoded;
+    Poco::URI::encode(name, "!#$&+,/:;=?@[]'()*\" ", encoded);
+    std::error_code ec;
+    response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+    response.setContentType("application/octet-stream");
+    response.set("Content-Disposition", "attachment; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded);
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Content-Security-Policy", "sandbox");
+    response.setContentLength64(static_cast<Poco::UInt64>(fs::file_size(file, ec)));
+    std::ostream& out = response.send();
+    if (request.getMethod() == "HEAD") return;
+    std::ifstream in(file, std::ios::binary);
+    char buf[65536];
+    while (in.read(buf, sizeof buf).gcount() > 0 && out) out.write(buf, in.gcount());
+  }
+
   Result<Poco::JSON::Object::Ptr> Body(HTTPServerRequest& request) {
     if (request.getContentLength() != HTTPServerRequest::UNKNOWN_CONTENT_LENGTH &&
         request.getContentLength() > static_cast<std::streamsize>(options_.max_body_bytes)) {
@@ -314,8 +490,17 @@ class Handler final : public HTTPRequestHandler {
     }
     return ReadJsonBody(request, options_.max_body_bytes);
   }
-  Reply BodyError(const Status& status, HTTPServerRequest&) {
-    if (status.message().find("is larger than") != std::string::npos) return {413, ErrorJson(status)};
+  Reply BodyError(const Status& status, HTTPServerRequest& request) {
+    if (status.message().find("is larger than") != std::string::npos) {
+      // Read what remains of a moderately large body so the client, still sending, gets the
+      // 413 rather than a reset connection; a huge one is cut off (the connection closes).
+      constexpr std::streamsize kDrainLimit = 16 << 20;
+      char sink[65536];
+      std::streamsize drained = 0;
+      std::istream& in = request.stream();
+      while (drained < kDrainLimit && in.read(sink, sizeof sink).gcount() > 0) drained += in.gcount();
+      return {413, ErrorJson(status)};
+    }
     return ErrorReply(status);
   }
 

@@ -84,6 +84,7 @@ struct Config {
     return data_dir / "vectors" / (name + ".faiss");
   }
   std::filesystem::path originals_dir() const { return data_dir / "originals"; }
+  std::filesystem::path uploads_dir() const { return data_dir / "uploads"; }  // files sent over HTTP
 };
 
 }  // namespace cloister::app

@@ -190,6 +190,50 @@ class ChatBackend {
   virtual Result<ChatReply> Chat(const ChatRequest& request, const AnswerCallback& on_token) = 0;
 };
 
+// The library, as the web UI lists it.
+struct DocumentInfo {
+  int64_t id = 0;
+  std::optional<int64_t> parent_id;  // an attachment's message
+  std::string path;
+  std::string name;                  // the file name shown (an attachment's own name)
+  std::string title;
+  std::string type;
+  std::string status;                // "ready", "partial", "failed", "queued"
+  std::string error;
+  int64_t pages = 0;
+  int64_t chunks = 0;
+  int64_t attachments = 0;
+  int64_t size_bytes = 0;
+  int64_t created_at = 0;            // unix seconds
+  int64_t updated_at = 0;
+  std::string from;                  // mail
+  std::string date;
+  std::string subject;
+};
+
+struct DocumentList {
+  int64_t total = 0;                 // top-level documents in the library
+  std::vector<DocumentInfo> documents;  // this page, newest first
+};
+
+struct PassageInfo {
+  int64_t id = 0;
+  int ordinal = 0;
+  std::optional<int> page;
+  std::string text;
+};
+
+// One file's ingestion.
+struct JobInfo {
+  int64_t id = 0;
+  std::string path;
+  std::string name;                  // its file name
+  std::string state;                 // queued, extracting, chunking, embedding, done, failed
+  double progress = 0;               // 0 to 1, by state
+  std::string error;
+  std::optional<int64_t> document_id;
+};
+
 // One file given to Ingest.
 struct IngestedFile {
   std::string path;
@@ -246,8 +290,26 @@ class KnowledgeBase {
 
   // Removes a document (and its attachments) from the catalog and from every search mode at
   // once. kNotFound for an unknown id; kInvalidArgument for an attachment (delete its message).
-  // The file in the inbox, if any, stays: ingesting it again brings the document back.
+  // The file in the inbox, if any, stays: ingesting it again brings the document back. A file
+  // uploaded over HTTP (kept in Config::uploads_dir) is deleted with its document.
   virtual cloister::Status DeleteDocument(int64_t document_id) = 0;
+
+  // The library: top-level documents that finished ingesting (ready, partial or failed), newest
+  // first. kInvalidArgument for a negative offset or a limit outside 1..1000.
+  virtual Result<DocumentList> ListDocuments(int64_t offset, int64_t limit) = 0;
+  // kNotFound for an unknown id.
+  virtual Result<DocumentInfo> GetDocument(int64_t id) = 0;
+  virtual Result<std::vector<PassageInfo>> DocumentPassages(int64_t id) = 0;
+  // The file a document was read from, for download. kNotFound when the document is unknown or
+  // its file is gone; kInvalidArgument for an attachment or a message inside a mailbox (they
+  // have no file of their own: download the message or mailbox).
+  virtual Result<std::filesystem::path> OriginalFile(int64_t id) = 0;
+  // kNotFound for an unknown job.
+  virtual Result<JobInfo> GetJob(int64_t id) = 0;
+  // Takes a file already written to `staged` (moved, not copied) under the name the user gave
+  // it: it is kept in Config::uploads_dir() and queued for ingestion (the background workers
+  // take it, or the next Ingest call). kInvalidArgument for a name with nothing usable in it.
+  virtual Result<JobInfo> AddUpload(const std::filesystem::path& staged, const std::string& original_name) = 0;
 
   // Answers `question` from the documents: retrieval, then the chat model given the best
   // passages as numbered sources (streamed through `on_token`), or, without a chat model, the

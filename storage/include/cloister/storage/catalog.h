@@ -71,6 +71,21 @@ struct Document {
   int64_t updated_at = 0;  // set by the catalog
 };
 
+// A document as the library lists it (Catalog::ListLibrary).
+struct LibraryEntry {
+  Document document;
+  int64_t chunks = 0;       // its own passages
+  int64_t attachments = 0;  // documents directly inside it
+  std::string from;         // mail: sender, date, subject (metadata)
+  std::string date;
+  std::string subject;
+};
+
+struct DocumentListing {
+  int64_t total = 0;
+  std::vector<LibraryEntry> entries;
+};
+
 struct Chunk {
   int64_t id = 0;           // set by ReplaceChunks; ignored on input
   int64_t document_id = 0;  // set by ReplaceChunks; ignored on input
@@ -203,6 +218,10 @@ class Catalog {
   Result<std::optional<Document>> FindDocumentByPath(std::string_view path) const;
   // Ordered by id. kInvalidArgument for a negative offset or a limit below 1.
   Result<std::vector<Document>> ListDocuments(int64_t offset, int64_t limit) const;
+  // A page of the library: top-level documents that are not being written (status other than
+  // kQueued), newest first, with their chunk and attachment counts and mail fields; `total`
+  // counts them all. kInvalidArgument for a negative offset or a limit below 1.
+  Result<DocumentListing> ListLibrary(int64_t offset, int64_t limit) const;
   // Overwrites every field but id and created_at. Errors as AddDocument, plus kNotFound.
   Status UpdateDocument(const Document& document);
   // kNotFound when no document has that id.

@@ -19,6 +19,17 @@ std::string SearchJson(const app::SearchResults& results);
 // {"mode", "answer", "evidence", "sources": [{"n", "chunk_id", "document": {...}, "page", "text"}],
 //  "sentences": [{"text", "sources": [n...]}], "search": {"mode", "query"}, "usage": {...}}
 std::string AnswerJson(const app::Answer& answer);
+// {"id", "parent_id", "path", "name", "title", "type", "status", "error", "pages", "chunks",
+//  "attachments", "size_bytes", "created_at", "updated_at", "from", "date", "subject"}
+std::string DocumentJson(const app::DocumentInfo& document);
+// {"total", "documents": [document...]}
+std::string DocumentListJson(const app::DocumentList& list);
+// {"chunks": [{"id", "ordinal", "page", "text"}]}
+std::string PassagesJson(const std::vector<app::PassageInfo>& passages);
+// {"id", "name", "path", "state", "progress", "error", "document_id"}
+std::string JobJson(const app::JobInfo& job);
+// {"jobs": [job...]}
+std::string JobsJson(const std::vector<app::JobInfo>& jobs);
 // {"documents": N, "chunks": N, "pages": N, "ingested": [...], "failed": [{"path", "error"}]}
 std::string IngestJson(const app::IngestReport& report);
 // {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to

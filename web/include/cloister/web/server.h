@@ -25,6 +25,7 @@ struct ServerOptions {
   int queue = 64;              // connections waiting for a worker before new ones are refused
   int timeout_seconds = 30;    // socket receive/send timeout
   size_t max_body_bytes = 1 << 20;  // larger JSON bodies get 413
+  uint64_t max_upload_bytes = 512ull << 20;  // per uploaded file (streamed to disk); larger: 413
 };
 
 // The one mapping from Status to HTTP (STYLE.md): invalid_argument 400, failed_precondition 422,
