@@ -95,6 +95,10 @@ Result<Child> Spawn(const SandboxOptions& sandbox) {
   posix_spawn_file_actions_adddup2(&actions, child_in.get(), 0);
   posix_spawn_file_actions_adddup2(&actions, child_out.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, child_err.get(), 2);
+  // Nothing else of ours goes to the child: a server's listening socket and its clients'
+  // connections (Poco's sockets are not close-on-exec) would otherwise live on in a
+  // long-lived extraction worker, which keeps connections the server closed half-open.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   std::vector<std::string> args = {sandbox.worker.string()};
   args.insert(args.end(), sandbox.worker_args.begin(), sandbox.worker_args.end());
   std::vector<char*> argv;
