@@ -1,0 +1,509 @@
+// bench/generate: answer generation against llama.cpp's own tools, same run, same model file.
+//
+//   build/bin/bench_generate [--threads N] [--tokens 128] [--prompt 1500] [--repeat 3]
+//                            [--attempts 5] [--corpus FILE.jsonl] [--model FILE.gguf] [--keep DIR]
+//
+// The model is a random-weight Qwen2.5-0.5B shape (24 layers, hidden 896, 14 heads, 2 KV heads,
+// FFN 4864, tied embeddings, the Qwen2 vocabulary of 151,936 tokens), written as F16 and quantized
+// to Q4_K_M here, so the cost per token is the real model's. --model uses a given file instead.
+// Three ratios, each ours against a reference:
+//  (a) single-stream generation: tokens/s of one request generating `tokens` tokens past
+//      end-of-text (ignore_eos), timed by the engine from the first sampled token to the last
+//      ((tokens - 1) decode steps), against llama-bench's tg rate (`-p 0 -n tokens`);
+//  (b) time to first token of one request whose raw prompt is ~`prompt` tokens of XQuAD
+//      passages laid out as numbered sources, against P / llama-bench's pp rate (`-p P -n 0`,
+//      P = our prompt's exact token count): the time llama.cpp needs to process the same prompt;
+//  (c) aggregate tokens/s of 4 concurrent requests (4 slots, distinct short prompts, `tokens`
+//      each) against 1 request alone, both from submission to the last token; beside it,
+//      llama.cpp's own figure for the same thing, llama-batched-bench's generation rate with 4
+//      sequences against 1 (`-npp 8 -ntg tokens -npl 1,4 -kvu`), which shows how much batching
+//      can give on this machine at all.
+// Ours: generate::Engine as production opens it (4 slots, 512-token steps, unified KV), with
+// `threads` threads; a short request warms it up first. Both sides use the same threads and the
+// same 512-token ubatch; llama-bench keeps its default repetitions (5) and reports the mean.
+//
+// Disturbed runs (see bench/embed_bench.cpp): a measurement counts only if its process used at
+// least 90% of threads x wall in CPU time; otherwise it is repeated, up to `attempts` times.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cloister/generate/engine.h"
+#include "cloister/llm/runtime.h"
+#include "cloister/llm/synthetic.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace gen = cloister::generate;
+using Clock = std::chrono::steady_clock;
+#ifdef CLOISTER_LLAMA_BENCH
+const char kReference[] = CLOISTER_LLAMA_BENCH;
+const char kBatched[] = CLOISTER_LLAMA_BATCHED_BENCH;
+#else
+const char kReference[] = "";  // configured with CLOISTER_LLAMA_REFERENCE_TOOLS=OFF
+const char kBatched[] = "";
+#endif
+
+struct Args {
+  int threads = 0;  // 0: every core, as production
+  int tokens = 128;
+  int prompt = 1500;
+  int repeat = 3;
+  int attempts = 5;
+  fs::path corpus = fs::path(CLOISTER_SHARED_DIR) / "eval/xquad/beir-en/corpus.jsonl";
+  fs::path model;  // empty: build the Qwen2.5-0.5B-shaped model
+  fs::path keep;
+};
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "bench_generate: %s\n", what.c_str());
+  std::exit(2);
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double CpuSeconds(const rusage& u) {
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double ProcessCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return CpuSeconds(u);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+bool Undisturbed(double cpu, double wall, int threads) { return cpu >= 0.9 * threads * wall; }
+
+// The "text" of a BEIR corpus line (quotes, backslashes and \n unescaped; \uXXXX left as is:
+// the text only has to look like a passage).
+std::string TextField(const std::string& line) {
+  size_t at = line.find("\"text\"");
+  if (at == std::string::npos || (at = line.find('"', line.find(':', at) + 1)) == std::string::npos)
+    return {};
+  std::string out;
+  for (size_t i = at + 1; i < line.size() && line[i] != '"'; ++i) {
+    if (line[i] == '\\' && i + 1 < line.size()) {
+      char e = line[++i];
+      out += e == 'n' ? '\n' : e;
+    } else {
+      out += line[i];
+    }
+  }
+  return out;
+}
+
+// A RAG prompt: instructions, numbered source blocks from the corpus and a question, filled to
+// `tokens` tokens as the engine counts them (the last passage cut at a word).
+std::string BuildRagPrompt(const gen::Engine& engine, const fs::path& corpus, int tokens) {
+  std::ifstream in(corpus);
+  if (!in) Die("cannot read the corpus " + corpus.string() + " (--corpus FILE.jsonl)");
+  const std::string question = "\nQuestion: Who led the Panthers in sacks?\nAnswer:";
+  const std::string end = "\n</source>\n";
+  const int budget = tokens - 1 - static_cast<int>(engine.CountTokens(question));  // 1: BOS
+  auto fits = [&](const std::string& text) {
+    return static_cast<int>(engine.CountTokens(text)) <= budget;
+  };
+  std::string prompt = "Answer only from the numbered sources and cite them as [n].\n\n";
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::string text = TextField(line), head = "<source n=\"" + std::to_string(++n) + "\">\n";
+    if (fits(prompt + head + text + end)) {
+      prompt += head + text + end;
+      continue;
+    }
+    std::istringstream words(text);
+    std::string block = head;
+    for (std::string w; words >> w && fits(prompt + block + w + end);) block += w + " ";
+    return prompt + block + end + question;
+  }
+  Die("the corpus " + corpus.string() + " has fewer than " + std::to_string(tokens) + " tokens");
+}
+
+fs::path BuildModel(const fs::path& dir) {
+  auto spec = cloister::llm::SyntheticModelSpec::Qwen25HalfBShape(fs::path(CLOISTER_VOCAB_DIR) /
+                                                                  "ggml-vocab-qwen2.gguf");
+  fs::path f16 = dir / "qwen2.5-0.5b-shape-f16.gguf", q4 = dir / "qwen2.5-0.5b-shape-q4_k_m.gguf";
+  auto start = Clock::now();
+  cloister::Status st = cloister::llm::WriteSyntheticModel(spec, f16);
+  if (!st.ok()) Die("cannot write the model: " + st.ToString());
+  st = cloister::llm::QuantizeModel(f16, q4, "Q4_K_M");
+  if (!st.ok()) Die("cannot quantize the model: " + st.ToString());
+  fs::remove(f16);
+  std::printf("model: %s (%.1f MiB, Q4_K_M of random weights), built in %.1f s\n",
+              q4.filename().c_str(), static_cast<double>(fs::file_size(q4)) / (1 << 20),
+              Seconds(start));
+  std::fflush(stdout);
+  return q4;
+}
+
+gen::Request Generation(std::string prompt, int tokens) {
+  gen::Request r;
+  r.prompt = std::move(prompt);
+  r.use_prefix_cache = false;
+  r.options.max_tokens = static_cast<uint32_t>(tokens);
+  r.options.ignore_eos = true;
+  return r;
+}
+
+gen::Generation RunOne(gen::Engine& engine, const gen::Request& request) {
+  auto out = engine.Generate(request);
+  if (!out.ok()) Die("generation failed: " + out.status().ToString());
+  return std::move(out).value();
+}
+
+struct OurRun {
+  double value = 0;  // tokens/s or seconds, per measurement
+  double wall = 0;
+  double cpu = 0;
+};
+
+// Runs `measure` (returning its figure) until a run had its cores, up to `attempts` times.
+OurRun MeasureOurs(const std::function<double()>& measure, const Args& args, int& discarded,
+                   int& kept, const char* what) {
+  for (int a = 1;; ++a) {
+    double cpu = ProcessCpuSeconds();
+    auto start = Clock::now();
+    OurRun run;
+    run.value = measure();
+    run.wall = Seconds(start);
+    run.cpu = ProcessCpuSeconds() - cpu;
+    bool clean = Undisturbed(run.cpu, run.wall, args.threads);
+    if (clean || a >= args.attempts) {
+      kept += clean ? 0 : 1;
+      return run;
+    }
+    ++discarded;
+    std::fprintf(stderr, "  ours (%s) disturbed (%.0f%% CPU of %d threads over %.1f s), again\n",
+                 what, 100 * run.cpu / (args.threads * run.wall), args.threads, run.wall);
+  }
+}
+
+struct Timed {
+  double wall = 0;
+  double cpu = 0;
+};
+
+Timed TimeProcess(std::vector<std::string> args, const fs::path& out, const fs::path& err) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  auto start = Clock::now();
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) Die("cannot start " + args[0]);
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  Timed t{Seconds(start), CpuSeconds(usage)};
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) Die(args[0] + " failed; see " + err.string());
+  return t;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The number after `"key":` in the first line of `text` holding `line_marker` (JSON from
+// llama-bench, JSONL from llama-batched-bench).
+double NumberAfter(const std::string& text, const std::string& line_marker,
+                   const std::string& key) {
+  size_t line = text.find(line_marker);
+  size_t at = line == std::string::npos ? line : text.find("\"" + key + "\"", line);
+  if (at == std::string::npos) Die("no " + key + " in the reference's output:\n" + text);
+  return std::atof(text.c_str() + text.find(':', at) + 1);
+}
+
+std::vector<std::string> BenchCommand(const fs::path& model, int prompt, int gen, int threads) {
+  return {kReference,
+          "-m",
+          model.string(),
+          "-p",
+          std::to_string(prompt),
+          "-n",
+          std::to_string(gen),
+          "-t",
+          std::to_string(threads),
+          "-o",
+          "json"};
+}
+
+// llama.cpp's own parallel decoding: `tokens` tokens for 1 and for 4 sequences after an 8-token
+// prompt each, one unified KV buffer, 512-token batches, as our engine runs.
+std::vector<std::string> BatchedCommand(const fs::path& model, int tokens, int threads) {
+  const std::string t = std::to_string(threads);
+  return {kBatched,
+          "-m",
+          model.string(),
+          "-c",
+          "2048",
+          "-b",
+          "512",
+          "-ub",
+          "512",
+          "-npp",
+          "8",
+          "-ntg",
+          std::to_string(tokens),
+          "-npl",
+          "1,4",
+          "-t",
+          t,
+          "-tb",
+          t,
+          "-kvu",
+          "--output-format",
+          "jsonl"};
+}
+
+std::string Joined(const std::vector<std::string>& args) {
+  std::string out;
+  for (const auto& a : args) out += (out.empty() ? "" : " ") + a;
+  return out;
+}
+
+// Runs a reference tool until a run had its cores (up to `attempts` times); its stdout and stderr.
+std::string MeasureTheirs(const fs::path& dir, const std::vector<std::string>& command,
+                          const Args& args, int& discarded, int& kept) {
+  for (int a = 1;; ++a) {
+    Timed t = TimeProcess(command, dir / "ref.out", dir / "ref.err");
+    bool clean = Undisturbed(t.cpu, t.wall, args.threads);
+    if (clean || a >= args.attempts) {
+      kept += clean ? 0 : 1;
+      return ReadFile(dir / "ref.out") + ReadFile(dir / "ref.err");
+    }
+    ++discarded;
+    std::fprintf(stderr, "  %s disturbed (%.0f%% CPU of %d threads over %.1f s), again\n",
+                 fs::path(command[0]).filename().c_str(), 100 * t.cpu / (args.threads * t.wall),
+                 args.threads, t.wall);
+  }
+}
+
+Args ParseArgs(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--threads") {
+      a.threads = std::max(0, std::atoi(v.c_str()));
+    } else if (k == "--tokens") {
+      a.tokens = std::max(2, std::atoi(v.c_str()));
+    } else if (k == "--prompt") {
+      a.prompt = std::max(64, std::atoi(v.c_str()));
+    } else if (k == "--repeat") {
+      a.repeat = std::max(1, std::atoi(v.c_str()));
+    } else if (k == "--attempts") {
+      a.attempts = std::max(1, std::atoi(v.c_str()));
+    } else if (k == "--corpus") {
+      a.corpus = v;
+    } else if (k == "--model") {
+      a.model = v;
+    } else if (k == "--keep") {
+      a.keep = v;
+    } else {
+      Die("unknown option " + k + " (see the comment at the top of bench/generate_bench.cpp)");
+    }
+  }
+  if (a.threads == 0) a.threads = cloister::llm::DefaultThreads();
+  return a;
+}
+
+fs::path WorkDir(const Args& args) {
+  if (!args.keep.empty()) {
+    fs::create_directories(args.keep);
+    return args.keep;
+  }
+  std::string pattern = (fs::temp_directory_path() / "cloister-bench-generate-XXXXXX").string();
+  if (!::mkdtemp(pattern.data())) Die("mkdtemp failed");
+  return pattern;
+}
+
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  in >> load;
+  return load;
+}
+
+struct Figures {
+  std::vector<double> single, single_wall, ttft, alone, together;  // ours
+  std::vector<double> tg, pp, batched1, batched4;                  // llama.cpp's tools
+};
+
+const char* const kShortPrompts[] = {"Once upon a time", "The quarterly report shows",
+                                     "Dear colleagues, the meeting", "In the contract, clause 4"};
+
+// (c): `n` requests at once, each `tokens` long; aggregate tokens/s from submission to the end.
+double Aggregate(gen::Engine& engine, int n, int tokens) {
+  auto start = Clock::now();
+  std::vector<std::future<gen::Generation>> runs;
+  for (int i = 0; i < n; ++i) {
+    runs.push_back(std::async(std::launch::async, [&engine, i, tokens] {
+      return RunOne(engine, Generation(kShortPrompts[i % 4], tokens));
+    }));
+  }
+  double generated = 0;
+  for (auto& r : runs) generated += r.get().generated_tokens;
+  return generated / Seconds(start);
+}
+
+// Whether batching changed greedy answers: each short prompt alone, then all four at once.
+int SameAloneAndTogether(gen::Engine& engine, int tokens) {
+  std::vector<std::string> alone;
+  for (const char* p : kShortPrompts) alone.push_back(RunOne(engine, Generation(p, tokens)).text);
+  std::vector<std::future<gen::Generation>> runs;
+  for (const char* p : kShortPrompts) {
+    runs.push_back(std::async(std::launch::async, [&engine, p, tokens] {
+      return RunOne(engine, Generation(p, tokens));
+    }));
+  }
+  int same = 0;
+  for (size_t i = 0; i < runs.size(); ++i) same += runs[i].get().text == alone[i] ? 1 : 0;
+  return same;
+}
+
+void MeasureOnce(gen::Engine& engine, const std::string& rag, const Args& args, Figures& f,
+                 int& discarded, int& kept) {
+  double wall_rate = 0;
+  auto single = [&] {
+    gen::Generation g = RunOne(engine, Generation(kShortPrompts[0], args.tokens));
+    wall_rate = g.generated_tokens / g.total_seconds;
+    return (g.generated_tokens - 1) / (g.total_seconds - g.first_token_seconds);
+  };
+  f.single.push_back(MeasureOurs(single, args, discarded, kept, "single stream").value);
+  f.single_wall.push_back(wall_rate);
+  auto ttft = [&] { return RunOne(engine, Generation(rag, 1)).first_token_seconds; };
+  f.ttft.push_back(MeasureOurs(ttft, args, discarded, kept, "first token").value);
+  auto alone = [&] { return Aggregate(engine, 1, args.tokens); };
+  f.alone.push_back(MeasureOurs(alone, args, discarded, kept, "one request").value);
+  auto together = [&] { return Aggregate(engine, 4, args.tokens); };
+  f.together.push_back(MeasureOurs(together, args, discarded, kept, "four requests").value);
+}
+
+void MeasureReferences(const fs::path& dir, const fs::path& model, int prompt_tokens,
+                       const Args& args, Figures& f, int& discarded, int& kept) {
+  if (kReference[0]) {
+    auto tg = MeasureTheirs(dir, BenchCommand(model, 0, args.tokens, args.threads), args, discarded,
+                            kept);
+    f.tg.push_back(NumberAfter(tg, "\"avg_ts\"", "avg_ts"));
+    auto pp = MeasureTheirs(dir, BenchCommand(model, prompt_tokens, 0, args.threads), args,
+                            discarded, kept);
+    f.pp.push_back(NumberAfter(pp, "\"avg_ts\"", "avg_ts"));
+  }
+  if (kBatched[0]) {
+    auto out =
+        MeasureTheirs(dir, BatchedCommand(model, args.tokens, args.threads), args, discarded, kept);
+    f.batched1.push_back(NumberAfter(out, "\"pl\": 1,", "speed_tg"));
+    f.batched4.push_back(NumberAfter(out, "\"pl\": 4,", "speed_tg"));
+  }
+}
+
+void Report(const Args& args, const Figures& f, int prompt_tokens, const fs::path& model) {
+  const double single = Median(f.single), ttft = Median(f.ttft), alone = Median(f.alone),
+               together = Median(f.together);
+  std::printf("%d threads, %d tokens per request, median of %d runs\n", args.threads, args.tokens,
+              args.repeat);
+  std::printf("  (a) single stream: ours %.2f tokens/s (%.2f counting the prompt)", single,
+              Median(f.single_wall));
+  if (kReference[0]) {
+    double tg = Median(f.tg);
+    std::printf("; llama-bench tg%d %.2f; ratio %.2f (target >= 0.90)", args.tokens, tg,
+                single / tg);
+  }
+  std::printf("\n  (b) first token of a %d-token prompt: ours %.3f s", prompt_tokens, ttft);
+  if (kReference[0]) {
+    double pp = Median(f.pp);
+    std::printf("; llama-bench pp%d %.1f tokens/s, so %.3f s; ratio %.2f (>= 1: as fast)",
+                prompt_tokens, pp, prompt_tokens / pp, prompt_tokens / pp / ttft);
+  }
+  std::printf("\n  (c) 4 concurrent: ours %.2f tokens/s, 1 alone %.2f; ratio %.2f (target >= 2)\n",
+              together, alone, together / alone);
+  if (kBatched[0]) {
+    double b1 = Median(f.batched1), b4 = Median(f.batched4);
+    std::printf(
+        "      llama-batched-bench: 4 sequences %.2f tokens/s, 1 sequence %.2f; ratio %.2f; "
+        "ours/theirs at 4: %.2f\n",
+        b4, b1, b4 / b1, together / b4);
+  }
+  if (!kReference[0])
+    std::printf("  no reference: configure with -DCLOISTER_LLAMA_REFERENCE_TOOLS=ON\n");
+  std::printf("  reference commands:\n");
+  if (kReference[0]) {
+    std::printf("    %s\n    %s\n",
+                Joined(BenchCommand(model, 0, args.tokens, args.threads)).c_str(),
+                Joined(BenchCommand(model, prompt_tokens, 0, args.threads)).c_str());
+  }
+  if (kBatched[0])
+    std::printf("    %s\n", Joined(BatchedCommand(model, args.tokens, args.threads)).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = ParseArgs(argc, argv);
+  double load_before = LoadAverage();
+  fs::path dir = WorkDir(args);
+  fs::path model = args.model.empty() ? BuildModel(dir) : args.model;
+  gen::EngineOptions options;  // production defaults but for threads and a context for the prompt
+  options.threads = args.threads;
+  options.context_tokens = static_cast<uint32_t>(args.prompt + args.tokens + 64);
+  auto opened = gen::Engine::Open(model, options);
+  if (!opened.ok()) Die("cannot open the engine: " + opened.status().ToString());
+  gen::Engine& engine = **opened;
+  const std::string rag = BuildRagPrompt(engine, args.corpus, args.prompt);
+  const int prompt_tokens = static_cast<int>(RunOne(engine, Generation(rag, 1)).prompt_tokens);
+  RunOne(engine, Generation("Hello", 8));  // warm-up
+
+  Figures f;
+  int discarded = 0, kept = 0;
+  for (int r = 0; r < args.repeat; ++r) {
+    MeasureOnce(engine, rag, args, f, discarded, kept);
+    MeasureReferences(dir, model, prompt_tokens, args, f, discarded, kept);
+    std::fprintf(stderr,
+                 "run %d: single %.2f tok/s, first token %.3f s, 1 alone %.2f, 4 at once %.2f; "
+                 "llama-bench tg %.2f pp %.1f; llama-batched-bench 1: %.2f 4: %.2f\n",
+                 r + 1, f.single.back(), f.ttft.back(), f.alone.back(), f.together.back(),
+                 f.tg.empty() ? 0 : f.tg.back(), f.pp.empty() ? 0 : f.pp.back(),
+                 f.batched1.empty() ? 0 : f.batched1.back(),
+                 f.batched4.empty() ? 0 : f.batched4.back());
+  }
+  Report(args, f, prompt_tokens, model);
+  std::printf("  greedy answers identical alone and 4 at once: %d of 4\n",
+              SameAloneAndTogether(engine, args.tokens));
+  std::printf(
+      "  disturbed measurements: %d repeated, %d kept%s; load average (1 min) %.2f before, "
+      "%.2f after\n",
+      discarded, kept, kept ? " (figures unreliable: run on an idle machine)" : "", load_before,
+      LoadAverage());
+  if (args.keep.empty()) fs::remove_all(dir);
+  return 0;
+}
