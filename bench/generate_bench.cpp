@@ -376,19 +376,32 @@ double Aggregate(gen::Engine& engine, int n, int tokens) {
   return generated / Seconds(start);
 }
 
-// Whether batching changed greedy answers: each short prompt alone, then all four at once.
-int SameAloneAndTogether(gen::Engine& engine, int tokens) {
-  std::vector<std::string> alone;
+// Whether batching changed greedy answers: each short prompt alone (twice, to rule out run-to-run
+// differences), then all four at once; how many agree, and for how many bytes they do.
+void CompareAloneAndTogether(gen::Engine& engine, int tokens) {
+  std::vector<std::string> alone, again;
   for (const char* p : kShortPrompts) alone.push_back(RunOne(engine, Generation(p, tokens)).text);
+  for (const char* p : kShortPrompts) again.push_back(RunOne(engine, Generation(p, tokens)).text);
   std::vector<std::future<gen::Generation>> runs;
   for (const char* p : kShortPrompts) {
     runs.push_back(std::async(std::launch::async, [&engine, p, tokens] {
       return RunOne(engine, Generation(p, tokens));
     }));
   }
-  int same = 0;
-  for (size_t i = 0; i < runs.size(); ++i) same += runs[i].get().text == alone[i] ? 1 : 0;
-  return same;
+  int repeatable = 0, same = 0;
+  std::string agree;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    std::string together = runs[i].get().text;
+    repeatable += alone[i] == again[i] ? 1 : 0;
+    same += together == alone[i] ? 1 : 0;
+    auto diff = std::mismatch(together.begin(), together.end(), alone[i].begin(), alone[i].end());
+    agree += (i ? ", " : "") + std::to_string(diff.first - together.begin()) + "/" +
+             std::to_string(alone[i].size());
+  }
+  std::printf(
+      "  greedy answers: alone twice identical %d of 4; alone and 4 at once identical %d of 4 "
+      "(bytes in agreement: %s)\n",
+      repeatable, same, agree.c_str());
 }
 
 void MeasureOnce(gen::Engine& engine, const std::string& rag, const Args& args, Figures& f,
@@ -497,8 +510,7 @@ int main(int argc, char** argv) {
                  f.batched4.empty() ? 0 : f.batched4.back());
   }
   Report(args, f, prompt_tokens, model);
-  std::printf("  greedy answers identical alone and 4 at once: %d of 4\n",
-              SameAloneAndTogether(engine, args.tokens));
+  CompareAloneAndTogether(engine, args.tokens);
   std::printf(
       "  disturbed measurements: %d repeated, %d kept%s; load average (1 min) %.2f before, "
       "%.2f after\n",
