@@ -1,0 +1,765 @@
+// bench/hybrid: search latency through the whole application (app::KnowledgeBase::Search) on a
+// synthetic collection of N chunks, in hybrid, vector and lexical mode.
+//
+//   build/bin/bench_hybrid [--chunks 100000] [--queries 1000] [--lexical-queries N]
+//                          [--keep DIR] [--threads N] [--clients 2] [--concurrent-queries 100]
+//
+// Data: N chunks of 120-200 words, 20 per document (consecutive ordinals, two chunks a page),
+// written straight into the catalog (storage::Catalog::AddDocumentTree, status ready, then
+// PutEmbeddings a thousand at a time). Each chunk is a fresh draw of whole sentences from the
+// English corpora of ../shared/eval (XQuAD paragraphs and PubMedQA abstracts): 70% from the four
+// source passages its document is "about", 30% from anywhere, so terms cluster by document as in
+// real collections. Vectors are 384-d unit vectors around 1000 random centres (as bench_search
+// makes them; a document's chunks favour one centre), stored under the embedding model's file
+// name, which the catalog setting `embedding_model` names as the active model's. `--keep DIR`
+// keeps the folder and reuses a completed population of the same size.
+// Model: a random-weight BERT of bge-small-en-v1.5's shape, Q8_0, as bench_embed builds it: the
+// cost of embedding a query is the real model's.
+// Measured: KnowledgeBase::Open and its first Search (the vector index built from the stored
+// embeddings; then again with the saved index file, loaded), then the XQuAD and PubMedQA questions
+// one at a time after 20 warm-up queries, in each mode: p50/p95/p99/mean latency (hybrid and
+// lexical on the first --lexical-queries only, as BM25 is the slow part). Then the parts alone on
+// the same queries: the query's embedding (embed::Embedder), the FAISS search (the saved index,
+// loaded), BM25 (Catalog::SearchLexical on its own connection), the bare FTS5 query under it,
+// and that query restricted to the rarer words. Last, lexical throughput with `--clients`
+// threads sharing the KnowledgeBase against as many threads with a catalog connection each.
+// Resident memory (VmRSS) and the files' sizes on disk are printed along the way.
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cloister/app/config.h"
+#include "cloister/app/knowledge_base.h"
+#include "cloister/embed/embedder.h"
+#include "cloister/index/vector_index.h"
+#include "cloister/llm/synthetic.h"
+#include "cloister/storage/catalog.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace storage = cloister::storage;
+using cloister::app::SearchMode;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kDim = 384;
+constexpr int kClusters = 1000;
+constexpr float kSpread = 0.05f;
+constexpr int kChunksPerDocument = 20;
+constexpr int kSourcesPerDocument = 4;
+constexpr int kWarmup = 20;
+constexpr int kDocumentsPerBatch = 50;  // ~1000 vectors per PutEmbeddings transaction
+constexpr char kModelFile[] = "bge-small-shape-q8_0.gguf";
+
+struct Args {
+  int64_t chunks = 100000;
+  int queries = 1000;
+  fs::path keep;
+  int threads = 0;  // 0: every core (the app's default); else CLOISTER_THREADS
+  int clients = 2;
+  int lexical_queries = 0;  // queries of the modes that run BM25; 0: as many as --queries
+  int concurrent_queries = 100;
+};
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "bench_hybrid: %s\n", message.c_str());
+  std::exit(2);
+}
+
+void Check(const cloister::Status& status, const std::string& what) {
+  if (!status.ok()) Die(what + ": " + status.ToString());
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double StatusMiB(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field, 0) == 0)
+      return std::strtod(line.c_str() + std::strlen(field), nullptr) / 1024;
+  }
+  return 0;
+}
+
+double LoadAverage() {
+  double load = 0;
+  std::ifstream("/proc/loadavg") >> load;
+  return load;
+}
+
+void PrintMemory(const char* when) {
+  malloc_trim(0);
+  std::printf("  resident: %-38s VmRSS %7.0f MiB   (peak VmHWM %7.0f MiB)\n", when,
+              StatusMiB("VmRSS:"), StatusMiB("VmHWM:"));
+  std::fflush(stdout);
+}
+
+bool ParseArgs(int argc, char** argv, Args* a) {
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) return false;
+    std::string v = argv[++i];
+    if (k == "--chunks")
+      a->chunks = std::atoll(v.c_str());
+    else if (k == "--queries")
+      a->queries = std::atoi(v.c_str());
+    else if (k == "--keep")
+      a->keep = v;
+    else if (k == "--threads")
+      a->threads = std::atoi(v.c_str());
+    else if (k == "--clients")
+      a->clients = std::atoi(v.c_str());
+    else if (k == "--lexical-queries")
+      a->lexical_queries = std::atoi(v.c_str());
+    else if (k == "--concurrent-queries")
+      a->concurrent_queries = std::atoi(v.c_str());
+    else
+      return false;
+  }
+  if (a->lexical_queries == 0 || a->lexical_queries > a->queries) a->lexical_queries = a->queries;
+  return a->chunks >= kChunksPerDocument && a->queries > 0 && a->lexical_queries > 0 &&
+         a->threads >= 0 && a->clients >= 0 && a->concurrent_queries > 0;
+}
+
+// ---- Texts ----
+
+std::vector<Poco::JSON::Object::Ptr> ReadJsonl(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) Die("cannot read " + path.string());
+  std::vector<Poco::JSON::Object::Ptr> out;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty())
+      out.push_back(Poco::JSON::Parser().parse(line).extract<Poco::JSON::Object::Ptr>());
+  }
+  return out;
+}
+
+struct Sentence {
+  std::string text;
+  int words = 0;
+};
+
+int CountWords(const std::string& s) {
+  int words = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool space = c == ' ' || c == '\n' || c == '\t';
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return words;
+}
+
+// Cut after '.', '?' or '!' followed by a space and an upper-case letter or a digit.
+std::vector<Sentence> SplitSentences(const std::string& text) {
+  std::vector<Sentence> out;
+  size_t start = 0;
+  for (size_t i = 0; i + 2 < text.size(); ++i) {
+    char c = text[i], next = text[i + 2];
+    if ((c == '.' || c == '?' || c == '!') && text[i + 1] == ' ' &&
+        (std::isupper(static_cast<unsigned char>(next)) ||
+         std::isdigit(static_cast<unsigned char>(next)))) {
+      out.push_back({text.substr(start, i + 1 - start), 0});
+      start = i + 2;
+    }
+  }
+  if (start < text.size()) out.push_back({text.substr(start), 0});
+  std::vector<Sentence> kept;
+  for (auto& s : out) {
+    s.words = CountWords(s.text);
+    if (s.words >= 3) kept.push_back(std::move(s));
+  }
+  return kept;
+}
+
+struct Corpus {
+  std::vector<Sentence> sentences;
+  std::vector<std::vector<int>> passages;  // sentence indexes of each source passage
+  std::vector<std::string> titles;         // of each source passage (may be empty)
+};
+
+Corpus ReadCorpus() {
+  fs::path eval = fs::path(CLOISTER_SHARED_DIR) / "eval";
+  Corpus corpus;
+  for (const fs::path& file :
+       {eval / "xquad" / "beir-en" / "corpus.jsonl", eval / "pubmedqa" / "beir" / "corpus.jsonl"}) {
+    for (const auto& doc : ReadJsonl(file)) {
+      std::vector<int> ids;
+      for (auto& s : SplitSentences(doc->getValue<std::string>("text"))) {
+        ids.push_back(static_cast<int>(corpus.sentences.size()));
+        corpus.sentences.push_back(std::move(s));
+      }
+      if (ids.empty()) continue;
+      corpus.passages.push_back(std::move(ids));
+      std::string title = doc->optValue<std::string>("title", "");
+      std::replace(title.begin(), title.end(), '_', ' ');
+      corpus.titles.push_back(title);
+    }
+  }
+  return corpus;
+}
+
+// The questions of both sets, interleaved in a fixed random order.
+std::vector<std::string> ReadQueries() {
+  fs::path eval = fs::path(CLOISTER_SHARED_DIR) / "eval";
+  std::vector<std::string> queries;
+  for (const fs::path& file : {eval / "xquad" / "beir-en" / "queries.jsonl",
+                               eval / "pubmedqa" / "beir" / "queries.jsonl"}) {
+    for (const auto& q : ReadJsonl(file)) queries.push_back(q->getValue<std::string>("text"));
+  }
+  std::shuffle(queries.begin(), queries.end(), std::mt19937_64(7));
+  return queries;
+}
+
+// One chunk: 120-200 words of whole sentences, 70% from `home` (the document's own sentences,
+// taken in a shuffled order, none twice) and 30% from the whole corpus.
+std::string MakeChunk(const Corpus& corpus, std::vector<int>& home, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> target_words(120, 200);
+  std::uniform_int_distribution<size_t> any(0, corpus.sentences.size() - 1);
+  std::bernoulli_distribution global(0.3);
+  std::shuffle(home.begin(), home.end(), rng);
+  int target = target_words(rng), words = 0;
+  std::string text;
+  for (size_t next_home = 0; words < target;) {
+    bool from_home = next_home < home.size() && !global(rng);
+    const Sentence& s = corpus.sentences[from_home ? home[next_home++] : any(rng)];
+    if (words > 0 && words + s.words > 200) break;
+    text += (text.empty() ? "" : " ") + s.text;
+    words += s.words;
+  }
+  return text;
+}
+
+// ---- Vectors ----
+
+void Normalise(float* v) {
+  double s = 0;
+  for (int i = 0; i < kDim; ++i) s += double(v[i]) * v[i];
+  auto inv = static_cast<float>(1.0 / std::sqrt(s));
+  for (int i = 0; i < kDim; ++i) v[i] *= inv;
+}
+
+std::vector<float> Centres() {
+  std::mt19937_64 rng(42);
+  std::normal_distribution<float> g;
+  std::vector<float> c(static_cast<size_t>(kClusters) * kDim);
+  for (float& x : c) x = g(rng);
+  for (int i = 0; i < kClusters; ++i) Normalise(c.data() + static_cast<size_t>(i) * kDim);
+  return c;
+}
+
+std::vector<float> ClusteredVector(const std::vector<float>& centres, int centre,
+                                   std::mt19937_64& rng) {
+  std::normal_distribution<float> noise(0.0f, kSpread);
+  std::vector<float> v(kDim);
+  const float* c = centres.data() + static_cast<size_t>(centre) * kDim;
+  for (int j = 0; j < kDim; ++j) v[j] = c[j] + noise(rng);
+  Normalise(v.data());
+  return v;
+}
+
+// ---- Population ----
+
+struct Population {
+  double seconds = 0, documents_s = 0, embeddings_s = 0;
+  int64_t words = 0;
+};
+
+storage::DocumentTree MakeDocument(const Corpus& corpus, int64_t number, int64_t collection,
+                                   std::mt19937_64& rng, int64_t* words) {
+  std::uniform_int_distribution<size_t> pick(0, corpus.passages.size() - 1);
+  std::vector<int> home;
+  std::string title;
+  for (int s = 0; s < kSourcesPerDocument; ++s) {
+    size_t p = pick(rng);
+    if (title.empty()) title = corpus.titles[p];
+    home.insert(home.end(), corpus.passages[p].begin(), corpus.passages[p].end());
+  }
+  storage::DocumentTree tree;
+  storage::Document& d = tree.document;
+  d.collection_id = collection;
+  d.path = "/bench/corpus/doc-" + std::to_string(number) + ".txt";
+  d.content_hash = "bench-" + std::to_string(number);
+  d.type = "text";
+  d.title =
+      title.empty() ? "Abstracts " + std::to_string(number) : title + " " + std::to_string(number);
+  d.status = storage::DocumentStatus::kReady;
+  d.page_count = kChunksPerDocument / 2;
+  for (int i = 0; i < kChunksPerDocument; ++i) {
+    storage::Chunk c;
+    c.ordinal = i;
+    c.text = MakeChunk(corpus, home, rng);
+    c.page_start = c.page_end = 1 + i / 2;
+    d.size_bytes += static_cast<int64_t>(c.text.size());
+    *words += CountWords(c.text);
+    tree.chunks.push_back(std::move(c));
+  }
+  return tree;
+}
+
+// The vectors of one document's chunks: 70% near its own centre, the rest anywhere.
+void AddVectors(const std::vector<storage::Chunk>& chunks, const std::vector<float>& centres,
+                std::mt19937_64& rng, std::vector<storage::Embedding>* out) {
+  std::uniform_int_distribution<int> any(0, kClusters - 1);
+  std::bernoulli_distribution elsewhere(0.3);
+  int home = any(rng);
+  for (const auto& c : chunks) {
+    out->push_back({c.id, ClusteredVector(centres, elsewhere(rng) ? any(rng) : home, rng)});
+  }
+}
+
+Population Populate(const fs::path& data, int64_t chunks, const Corpus& corpus) {
+  auto start = Clock::now();
+  auto catalog = storage::Catalog::Open(data / "cloister.db");
+  if (!catalog.ok()) Die("cannot open the catalog: " + catalog.status().ToString());
+  auto collection = catalog->EnsureCollection(storage::kDefaultCollection, "");
+  if (!collection.ok()) Die(collection.status().ToString());
+  std::vector<float> centres = Centres();
+  std::mt19937_64 text_rng(1), vector_rng(2);
+  Population p;
+  int64_t documents = chunks / kChunksPerDocument;
+  std::vector<storage::Embedding> batch;
+  for (int64_t n = 0; n < documents; ++n) {
+    auto t = Clock::now();
+    auto id = catalog->AddDocumentTree(MakeDocument(corpus, n, *collection, text_rng, &p.words));
+    if (!id.ok()) Die("cannot store a document: " + id.status().ToString());
+    auto stored = catalog->GetChunks(*id);
+    if (!stored.ok()) Die(stored.status().ToString());
+    p.documents_s += Seconds(t);
+    AddVectors(*stored, centres, vector_rng, &batch);
+    if ((n + 1) % kDocumentsPerBatch == 0 || n + 1 == documents) {
+      t = Clock::now();
+      Check(catalog->PutEmbeddings(kModelFile, batch), "storing vectors");
+      p.embeddings_s += Seconds(t);
+      batch.clear();
+    }
+    if ((n + 1) % 5000 == 0) {
+      std::fprintf(stderr, "  %lld chunks stored, %.0f s\n",
+                   static_cast<long long>((n + 1) * kChunksPerDocument), Seconds(start));
+    }
+  }
+  Check(catalog->SetSetting("embedding_model", kModelFile), "setting embedding_model");
+  p.seconds = Seconds(start);
+  return p;
+}
+
+void BuildModel(const fs::path& models) {
+  fs::path q8 = models / kModelFile;
+  if (fs::exists(q8)) return;
+  fs::create_directories(models);
+  auto spec = cloister::llm::SyntheticModelSpec::BgeSmallShape(fs::path(CLOISTER_VOCAB_DIR) /
+                                                               "ggml-vocab-bert-bge.gguf");
+  fs::path f16 = models.parent_path() / "bge-small-shape-f16.gguf";
+  Check(cloister::llm::WriteSyntheticModel(spec, f16), "cannot write the model");
+  Check(cloister::llm::QuantizeModel(f16, q8, "Q8_0"), "cannot quantize the model");
+  fs::remove(f16);
+}
+
+// The data folder at `dir`, populated with `chunks` chunks unless a completed population of that
+// size is already there.
+void PrepareData(const fs::path& dir, int64_t chunks) {
+  fs::path data = dir / "data", marker = dir / "populated";
+  std::string done;
+  if (std::ifstream in(marker); in) in >> done;
+  if (done == std::to_string(chunks)) {
+    std::printf("population: reusing %s (%lld chunks)\n", dir.c_str(),
+                static_cast<long long>(chunks));
+    return;
+  }
+  fs::remove_all(data);
+  fs::remove(marker);
+  auto t = Clock::now();
+  Corpus corpus = ReadCorpus();
+  std::printf("population: %zu sentences from %zu passages (XQuAD en, PubMedQA), read in %.1f s\n",
+              corpus.sentences.size(), corpus.passages.size(), Seconds(t));
+  std::fflush(stdout);
+  Population p = Populate(data, chunks, corpus);
+  std::printf(
+      "population: %lld chunks in %lld documents, %.0f words a chunk, %.1f s "
+      "(%.0f chunks/s; documents and FTS %.1f s, vectors %.1f s)\n",
+      static_cast<long long>(chunks), static_cast<long long>(chunks / kChunksPerDocument),
+      static_cast<double>(p.words) / static_cast<double>(chunks), p.seconds,
+      static_cast<double>(chunks) / p.seconds, p.documents_s, p.embeddings_s);
+  std::ofstream(marker) << chunks << "\n";
+}
+
+}  // namespace
+
+namespace {
+
+// ---- Measurement ----
+
+// Other processes share the machine, and ggml's threads stall at every barrier when one of them
+// is preempted: each run also records how much CPU the rest of the machine used meanwhile.
+struct Timings {
+  std::vector<double> ms;
+  double wall = 0, cpu = 0, others = 0;  // seconds; others: CPU of every other process
+  int64_t results = 0;
+};
+
+// CPU seconds the machine spent busy, every process and the hypervisor's steal included.
+double MachineBusySeconds() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+// Runs `one` on each warm-up query (untimed), then on each query, one at a time. `one` returns
+// how many results it found.
+Timings Measure(const std::vector<std::string>& queries, const std::vector<std::string>& warmup,
+                const std::function<int(const std::string&)>& one) {
+  for (const auto& q : warmup) one(q);
+  Timings t;
+  double cpu = CpuSeconds(), busy = MachineBusySeconds();
+  auto start = Clock::now();
+  for (const auto& q : queries) {
+    auto began = Clock::now();
+    t.results += one(q);
+    t.ms.push_back(Seconds(began) * 1000);
+  }
+  t.wall = Seconds(start);
+  t.cpu = CpuSeconds() - cpu;
+  t.others = std::max(0.0, MachineBusySeconds() - busy - t.cpu);
+  return t;
+}
+
+void PrintHeader() {
+  std::printf("  %-38s %8s %8s %8s %8s %8s %7s %8s %7s\n", "", "p50 ms", "p95 ms", "p99 ms",
+              "mean ms", "max ms", "results", "CPU/wall", "others");
+}
+
+// "others": cores the rest of the machine used on average meanwhile (0.1 or more disturbs the
+// figures, the tail first).
+void PrintRow(const std::string& label, const Timings& t) {
+  double mean = std::accumulate(t.ms.begin(), t.ms.end(), 0.0) / static_cast<double>(t.ms.size());
+  std::printf("  %-38s %8.2f %8.2f %8.2f %8.2f %8.1f %7.1f %8.2f %7.2f\n", label.c_str(),
+              Percentile(t.ms, 0.50), Percentile(t.ms, 0.95), Percentile(t.ms, 0.99), mean,
+              *std::max_element(t.ms.begin(), t.ms.end()),
+              static_cast<double>(t.results) / static_cast<double>(t.ms.size()), t.cpu / t.wall,
+              t.others / t.wall);
+  std::fflush(stdout);
+}
+
+cloister::app::SearchOptions ModeOptions(SearchMode mode) {
+  cloister::app::SearchOptions o;
+  o.k = 10;
+  o.mode = mode;
+  return o;
+}
+
+int SearchCount(cloister::app::KnowledgeBase& kb, const std::string& q, SearchMode mode) {
+  auto found = kb.Search(q, ModeOptions(mode));
+  if (!found.ok()) Die("search failed for \"" + q + "\": " + found.status().ToString());
+  return static_cast<int>(found->results.size());
+}
+
+// Opens the knowledge base and runs its first search, in vector mode so that BM25 adds little:
+// it opens the embedding model and loads the vector index, or builds it from the stored
+// embeddings when its file is missing.
+std::unique_ptr<cloister::app::KnowledgeBase> OpenMeasured(const cloister::app::Config& config,
+                                                           const std::string& query) {
+  bool had_index = fs::exists(config.index_path(kModelFile));
+  auto start = Clock::now();
+  auto kb = cloister::app::KnowledgeBase::Open(config);
+  if (!kb.ok()) Die("cannot open the knowledge base: " + kb.status().ToString());
+  double open_s = Seconds(start);
+  start = Clock::now();
+  SearchCount(**kb, query, SearchMode::kVector);
+  double first_s = Seconds(start);
+  auto status = (*kb)->Status();
+  if (!status.ok()) Die(status.status().ToString());
+  std::printf(
+      "open: KnowledgeBase::Open %.3f s; first search (vector) %.2f s (model opened, index %s: "
+      "%s, %lld vectors)\n",
+      open_s, first_s,
+      had_index ? "loaded from its file" : "built from the stored embeddings and saved",
+      status->index_kind.c_str(), static_cast<long long>(status->index_size));
+  if (status->retrieval_mode != "hybrid") Die("the application does not search in hybrid mode");
+  std::fflush(stdout);
+  return std::move(kb).value();
+}
+
+void PrintDisk(const cloister::app::Config& config) {
+  auto size = [](const fs::path& p) {
+    std::error_code ec;
+    auto bytes = fs::file_size(p, ec);
+    return ec ? 0.0 : static_cast<double>(bytes) / (1 << 20);
+  };
+  fs::path db = config.catalog_path();
+  std::printf("  disk: catalog %s %.0f MiB (+ WAL %.0f MiB), index %s %.0f MiB\n",
+              db.filename().c_str(), size(db), size(db.string() + "-wal"),
+              config.index_path(kModelFile).filename().c_str(),
+              size(config.index_path(kModelFile)));
+  std::fflush(stdout);
+}
+
+// The vector side alone, on the same queries: the query's embedding, then the FAISS search for
+// the 80 candidates the application asks (k = 10: a pool of 40, twice that without filters).
+void VectorParts(const cloister::app::Config& config, const Args& args,
+                 const std::vector<std::string>& queries, const std::vector<std::string>& warmup) {
+  namespace embed = cloister::embed;
+  embed::EmbedderOptions options;
+  options.threads = args.threads;
+  auto embedder = embed::Embedder::Open(config.models_dir / kModelFile, options);
+  if (!embedder.ok()) Die("cannot open the embedder: " + embedder.status().ToString());
+  std::vector<std::vector<float>> vectors;  // warm-up queries first, as Measure runs them
+  PrintRow("query embedding (Embedder)", Measure(queries, warmup, [&](const std::string& q) {
+             auto v = (*embedder)->Embed({q}, embed::Role::kQuery);
+             if (!v.ok()) Die("embedding failed: " + v.status().ToString());
+             if (vectors.size() < queries.size() + warmup.size()) vectors.push_back(v->front());
+             return 1;
+           }));
+  auto index = cloister::index::VectorIndex::Load(config.index_path(kModelFile));
+  if (!index.ok()) Die("cannot load the index: " + index.status().ToString());
+  std::vector<std::string> keys(vectors.size());
+  for (size_t i = 0; i < keys.size(); ++i) keys[i] = std::to_string(i);
+  std::vector<std::string> warm(keys.begin(), keys.begin() + static_cast<long>(warmup.size()));
+  std::vector<std::string> timed(keys.begin() + static_cast<long>(warmup.size()), keys.end());
+  PrintRow("FAISS search, 80 (VectorIndex)", Measure(timed, warm, [&](const std::string& key) {
+             auto hits = (*index)->Search(vectors[std::stoul(key)], 80);
+             if (!hits.ok()) Die("FAISS search failed: " + hits.status().ToString());
+             return static_cast<int>(hits->size());
+           }));
+}
+
+// An FTS5 expression of the query's words found in at most `share` of the chunks (document
+// frequencies from Catalog::CountTermFrequencies); "" when none is.
+std::string RareWordsExpression(storage::Catalog& catalog, const std::string& query, double share) {
+  auto words = storage::FoldedWords(query);
+  if (!words.ok()) Die(words.status().ToString());
+  auto df = catalog.CountTermFrequencies(*words);
+  if (!df.ok()) Die(df.status().ToString());
+  std::string expression;
+  for (const auto& [word, n] : df->frequencies) {
+    if (n == 0 || static_cast<double>(n) > share * static_cast<double>(df->chunks)) continue;
+    std::string quoted;
+    for (char c : word) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    expression += (expression.empty() ? "\"" : " OR \"") + quoted + "\"";
+  }
+  return expression;
+}
+
+// Runs `sql` with the FTS5 expression bound to ?1; returns the first column of the first row
+// (or how many rows came back when `count_rows`).
+int64_t RunFts(const storage::Database& db, const std::string& sql, const std::string& match,
+               bool count_rows) {
+  auto st = db.Prepare(sql);
+  if (!st.ok()) Die(st.status().ToString());
+  if (sql.find("?1") != std::string::npos) Check(st->Bind(1, match), "binding");
+  int64_t rows = 0, first = 0;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) Die("FTS5 query failed: " + row.status().ToString());
+    if (!*row) break;
+    if (rows++ == 0) first = st->ColumnInt64(0);
+  }
+  return count_rows ? rows : first;
+}
+
+// The lexical side alone: Catalog::SearchLexical for the pool of 40, then the bare FTS5 query
+// under it (MATCH ... ORDER BY rank LIMIT 40, no visibility test, no join, no snippet) with the
+// same expression, and with only the query's words in at most 5% of the chunks.
+void LexicalParts(const cloister::app::Config& config, const std::vector<std::string>& queries,
+                  const std::vector<std::string>& warmup) {
+  auto catalog = storage::Catalog::Open(config.catalog_path());
+  if (!catalog.ok()) Die(catalog.status().ToString());
+  PrintRow("BM25, 40 (Catalog::SearchLexical)", Measure(queries, warmup, [&](const std::string& q) {
+             auto hits = catalog->SearchLexical(q, 40);
+             if (!hits.ok()) Die("lexical search failed: " + hits.status().ToString());
+             return static_cast<int>(hits->size());
+           }));
+  storage::OpenOptions read_only;
+  read_only.read_only = true;
+  auto db = storage::Database::Open(config.catalog_path(), read_only);
+  if (!db.ok()) Die(db.status().ToString());
+  const std::string top =
+      "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT 40";
+  auto full = [](const std::string& q) {
+    auto match = storage::FtsMatchExpression(q);
+    if (!match.ok()) Die(match.status().ToString());
+    return *match;
+  };
+  std::vector<std::string> all_words, warm_all, rare, warm_rare;
+  for (const auto& q : queries) all_words.push_back(full(q));
+  for (const auto& q : warmup) warm_all.push_back(full(q));
+  PrintRow("FTS5 alone, every word", Measure(all_words, warm_all, [&](const std::string& m) {
+             return static_cast<int>(RunFts(*db, top, m, true));
+           }));
+  PrintRow("term frequencies (fts5vocab)", Measure(queries, warmup, [&](const std::string& q) {
+             rare.push_back(RareWordsExpression(*catalog, q, 0.05));
+             return 1;
+           }));
+  warm_rare.assign(rare.begin(), rare.begin() + static_cast<long>(warmup.size()));
+  rare.erase(rare.begin(), rare.begin() + static_cast<long>(warmup.size()));
+  PrintRow("FTS5 alone, words in <= 5% of chunks",
+           Measure(rare, warm_rare, [&](const std::string& m) {
+             return m.empty() ? 0 : static_cast<int>(RunFts(*db, top, m, true));
+           }));
+  auto counted = Clock::now();
+  int64_t chunks = RunFts(*db, "SELECT count(*) FROM chunks", "", false);
+  std::printf("  SELECT count(*) FROM chunks (run by every CountTermFrequencies): %.1f ms\n",
+              Seconds(counted) * 1000);
+  double matched = 0;
+  for (const auto& m : all_words) {
+    matched += static_cast<double>(
+        RunFts(*db, "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?1", m, false));
+  }
+  std::printf(
+      "  an every-word query matches %.1f%% of the chunks on average (%lld chunks), each "
+      "ranked by FTS5 before LIMIT\n",
+      100 * matched / static_cast<double>(all_words.size()) / static_cast<double>(chunks),
+      static_cast<long long>(chunks));
+}
+
+// Queries per second with `clients` threads taking the next query in turn.
+double Throughput(int clients, const std::vector<std::string>& queries,
+                  const std::function<void(int client, const std::string&)>& one) {
+  std::atomic<size_t> next{0};
+  auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      for (size_t i; (i = next++) < queries.size();) one(c, queries[i]);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return static_cast<double>(queries.size()) / Seconds(start);
+}
+
+void Concurrency(cloister::app::KnowledgeBase& kb, const cloister::app::Config& config,
+                 const Args& args, const std::vector<std::string>& queries) {
+  std::vector<storage::Catalog> catalogs;
+  for (int c = 0; c < args.clients; ++c) {
+    auto catalog = storage::Catalog::Open(config.catalog_path());
+    if (!catalog.ok()) Die(catalog.status().ToString());
+    catalogs.push_back(std::move(catalog).value());
+  }
+  auto through_kb = [&](int, const std::string& q) { SearchCount(kb, q, SearchMode::kLexical); };
+  auto own_catalog = [&](int c, const std::string& q) {
+    if (!catalogs[static_cast<size_t>(c)].SearchLexical(q, 40).ok()) Die("lexical search failed");
+  };
+  std::printf("lexical throughput, %zu queries (queries/s):\n", queries.size());
+  for (int clients : {1, args.clients}) {
+    double kb_qps = Throughput(clients, queries, through_kb);
+    double own_qps = Throughput(clients, queries, own_catalog);
+    std::printf(
+        "  %d thread(s): one KnowledgeBase %.1f   Catalog::SearchLexical, a connection "
+        "each %.1f\n",
+        clients, kb_qps, own_qps);
+    std::fflush(stdout);
+  }
+}
+
+// Each mode on its queries (`lexical` for the modes that run BM25), one at a time.
+void RunModes(cloister::app::KnowledgeBase& kb, const std::vector<std::string>& queries,
+              const std::vector<std::string>& lexical, const std::vector<std::string>& warmup) {
+  PrintHeader();
+  for (auto [mode, name] :
+       {std::pair{SearchMode::kHybrid, "hybrid"}, std::pair{SearchMode::kVector, "vector"},
+        std::pair{SearchMode::kLexical, "lexical"}}) {
+    const auto& asked = mode == SearchMode::kVector ? queries : lexical;
+    PrintRow(
+        std::string("KnowledgeBase::Search ") + name + ", " + std::to_string(asked.size()),
+        Measure(asked, warmup, [&](const std::string& q) { return SearchCount(kb, q, mode); }));
+  }
+}
+
+std::vector<std::string> Head(const std::vector<std::string>& v, int n) {
+  return {v.begin(), v.begin() + std::min<long>(n, static_cast<long>(v.size()))};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (!ParseArgs(argc, argv, &args)) {
+    std::fprintf(stderr,
+                 "usage: bench_hybrid [--chunks N] [--queries N] [--lexical-queries N] "
+                 "[--keep DIR] [--threads N] [--clients N] [--concurrent-queries N]\n");
+    return 1;
+  }
+  if (args.threads > 0) setenv("CLOISTER_THREADS", std::to_string(args.threads).c_str(), 1);
+  fs::path dir = args.keep.empty()
+                     ? fs::temp_directory_path() / ("cloister-hybrid-" + std::to_string(::getpid()))
+                     : args.keep;
+  std::printf(
+      "bench_hybrid: %lld chunks, %d queries (%d with BM25), threads %s, folder %s; "
+      "load average %.2f\n",
+      static_cast<long long>(args.chunks), args.queries, args.lexical_queries,
+      args.threads ? std::to_string(args.threads).c_str() : "all", dir.c_str(), LoadAverage());
+  PrepareData(dir, args.chunks);
+  BuildModel(dir / "models");
+  PrintMemory("after population");
+
+  cloister::app::Config config;
+  config.data_dir = dir / "data";
+  config.models_dir = dir / "models";
+  std::vector<std::string> pool = ReadQueries();
+  std::vector<std::string> queries, warmup;
+  for (int i = 0; i < args.queries; ++i)
+    queries.push_back(pool[static_cast<size_t>(i) % pool.size()]);
+  for (int i = 0; i < kWarmup; ++i) {
+    warmup.push_back(
+        pool[(static_cast<size_t>(args.queries) + static_cast<size_t>(i)) % pool.size()]);
+  }
+  fs::remove(config.index_path(kModelFile));
+  OpenMeasured(config, warmup.front()).reset();
+  PrintMemory("after the first knowledge base closed");
+  double before = StatusMiB("VmRSS:");
+  auto kb = OpenMeasured(config, warmup.front());
+  PrintMemory("after open, index loaded");
+  double added = StatusMiB("VmRSS:") - before;
+  std::printf("  knowledge base resident: %.0f MiB, %.0f MiB per million chunks\n", added,
+              added * 1e6 / static_cast<double>(args.chunks));
+  std::vector<std::string> lexical = Head(queries, args.lexical_queries);
+  RunModes(*kb, queries, lexical, warmup);
+  PrintMemory("after queries");
+  PrintDisk(config);
+  std::printf("the parts alone, same queries:\n");
+  PrintHeader();
+  VectorParts(config, args, queries, warmup);
+  LexicalParts(config, lexical, warmup);
+  if (args.clients > 0) Concurrency(*kb, config, args, Head(lexical, args.concurrent_queries));
+  std::printf("load average %.2f at the end\n", LoadAverage());
+  kb.reset();
+  if (args.keep.empty()) fs::remove_all(dir);
+  return 0;
+}
