@@ -104,6 +104,11 @@ Result<Catalog> Catalog::Open(const std::filesystem::path& path, const OpenOptio
   } else {
     CLOISTER_RETURN_IF_ERROR(Migrate(db));
   }
+  // FTS5's term index as a table, for document frequencies (lexical_search.cpp): one b-tree
+  // lookup per word. A temp table exists per connection and never in the file, so read-only
+  // connections get it too.
+  CLOISTER_RETURN_IF_ERROR(
+      db.Exec("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, row)"));
   return Catalog(std::move(db));
 }
 

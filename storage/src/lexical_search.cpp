@@ -1,4 +1,6 @@
 // Catalog: BM25 search over chunk text through the chunks_fts index.
+#include <algorithm>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -63,24 +65,66 @@ LexicalHit ReadHit(const Statement& row) {
 
 }  // namespace
 
-Result<std::string> FtsMatchExpression(std::string_view user_query) {
+Result<std::vector<QueryWord>> QueryWords(std::string_view user_query) {
   CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<internal::WordSegmenter> segmenter,
                             internal::WordSegmenter::Create());
-  std::string expression;
-  std::set<std::string> seen;
-  // The word as the user wrote it is what goes in the string: FTS5 hands it to cloister_icu,
-  // which folds it exactly as it folded the chunks. `folded` only spots repeats.
+  std::vector<QueryWord> words;
+  std::set<std::string, std::less<>> seen;
   auto add = [&](std::string_view folded, int start, int end) {
     if (!seen.emplace(folded).second) return 0;
-    if (!expression.empty()) expression += " OR ";
-    expression += QuoteFtsString(
-        user_query.substr(static_cast<size_t>(start), static_cast<size_t>(end - start)));
-    return seen.size() < kMaxQueryTerms ? 0 : 1;
+    words.push_back({std::string(folded),
+                     std::string(user_query.substr(static_cast<size_t>(start),
+                                                   static_cast<size_t>(end - start)))});
+    return words.size() < kMaxQueryTerms ? 0 : 1;
   };
   if (segmenter->ForEachWord(user_query, add) == internal::WordSegmenter::kIcuFailed) {
     return Internal("ICU failed to split the query into words");
   }
+  return words;
+}
+
+std::string FtsMatchExpression(const std::vector<QueryWord>& words) {
+  // The word as the user wrote it is what goes in the string: FTS5 hands it to cloister_icu,
+  // which folds it exactly as it folded the chunks.
+  std::string expression;
+  for (const QueryWord& w : words) {
+    if (!expression.empty()) expression += " OR ";
+    expression += QuoteFtsString(w.text);
+  }
   return expression;
+}
+
+Result<std::string> FtsMatchExpression(std::string_view user_query) {
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<QueryWord> words, QueryWords(user_query));
+  return FtsMatchExpression(words);
+}
+
+std::vector<QueryWord> WordsWithinBudget(const std::vector<QueryWord>& words,
+                                         const std::vector<int64_t>& frequencies, int64_t budget,
+                                         std::vector<std::string>* skipped) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (frequencies[i] > 0) order.push_back(i);  // a word no chunk has can match nothing
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return frequencies[a] < frequencies[b]; });
+  std::vector<bool> keep(words.size(), false);
+  int64_t rows = 0;
+  for (size_t n = 0; n < order.size(); ++n) {
+    size_t i = order[n];
+    if (n > 0 && rows + frequencies[i] > budget) break;  // the rarest word always stays
+    rows += frequencies[i];
+    keep[i] = true;
+  }
+  std::vector<QueryWord> kept;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (keep[i]) {
+      kept.push_back(words[i]);
+    } else if (skipped && frequencies[i] > 0) {
+      skipped->push_back(words[i].text);
+    }
+  }
+  return kept;
 }
 
 Result<std::vector<std::string>> FoldedWords(std::string_view text) {
@@ -97,31 +141,59 @@ Result<std::vector<std::string>> FoldedWords(std::string_view text) {
   return words;
 }
 
-Result<TermFrequencies> Catalog::CountTermFrequencies(const std::vector<std::string>& folded_words) {
-  TermFrequencies out;
-  CLOISTER_ASSIGN_OR_RETURN(out.chunks, db_.QueryInt64("SELECT count(*) FROM chunks"));
-  // fts5vocab reads FTS5's own term index: one b-tree lookup per word. A temp table, so it
-  // exists per connection and never in the file.
-  CLOISTER_RETURN_IF_ERROR(
-      db_.Exec("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, chunks_fts, row)"));
+Result<int64_t> Catalog::ChunkCount() const {
+  // count(*) reads a whole index (a tenth of a second at a million chunks); the answer only
+  // changes when someone commits, which data_version tells without reading anything.
+  CLOISTER_ASSIGN_OR_RETURN(int64_t version, db_.QueryInt64("PRAGMA data_version"));
+  if (!chunk_count_ || chunk_count_->first != version || db_.TotalChanges() != chunk_count_changes_) {
+    CLOISTER_ASSIGN_OR_RETURN(int64_t count, db_.QueryInt64("SELECT count(*) FROM chunks"));
+    chunk_count_ = std::make_pair(version, count);
+    chunk_count_changes_ = db_.TotalChanges();
+  }
+  return chunk_count_->second;
+}
+
+Result<std::vector<int64_t>> Catalog::DocumentFrequencies(const std::vector<std::string>& folded_words) const {
+  // temp.chunks_vocab is made by Open.
   CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT doc FROM temp.chunks_vocab WHERE term = ?1"));
+  std::vector<int64_t> out;
+  out.reserve(folded_words.size());
   for (const std::string& word : folded_words) {
-    if (out.frequencies.count(word)) continue;
     st.Reset();
     CLOISTER_RETURN_IF_ERROR(st.Bind(1, word));
     CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
-    out.frequencies[word] = row ? st.ColumnInt64(0) : 0;
+    out.push_back(row ? st.ColumnInt64(0) : 0);
   }
   return out;
 }
 
+Result<TermFrequencies> Catalog::CountTermFrequencies(const std::vector<std::string>& folded_words) {
+  TermFrequencies out;
+  CLOISTER_ASSIGN_OR_RETURN(out.chunks, ChunkCount());
+  std::vector<std::string> distinct;
+  for (const std::string& word : folded_words) {
+    if (out.frequencies.emplace(word, 0).second) distinct.push_back(word);
+  }
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> df, DocumentFrequencies(distinct));
+  for (size_t i = 0; i < distinct.size(); ++i) out.frequencies[distinct[i]] = df[i];
+  return out;
+}
+
 Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_query, int k,
-                                                       const ChunkFilter& filter) const {
+                                                       const ChunkFilter& filter,
+                                                       LexicalSearchInfo* info) const {
   if (k < 1) {
     return InvalidArgument("search asked for " + std::to_string(k) +
                            " results; k must be at least 1");
   }
-  CLOISTER_ASSIGN_OR_RETURN(std::string match, FtsMatchExpression(user_query));
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<QueryWord> words, QueryWords(user_query));
+  if (words.size() > 1) {
+    std::vector<std::string> folded;
+    for (const QueryWord& w : words) folded.push_back(w.folded);
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> df, DocumentFrequencies(folded));
+    words = WordsWithinBudget(words, df, kLexicalRowBudget, info ? &info->skipped_words : nullptr);
+  }
+  std::string match = FtsMatchExpression(words);
   if (match.empty()) return std::vector<LexicalHit>();
   static const std::string sql = [] {
     std::string text(kSearchSql);

@@ -291,6 +291,7 @@ Result<int64_t> Database::QueryInt64(std::string_view sql) const {
 
 int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(impl_->db); }
 int Database::Changes() const { return sqlite3_changes(impl_->db); }
+int64_t Database::TotalChanges() const { return sqlite3_total_changes64(impl_->db); }
 bool Database::InTransaction() const { return sqlite3_get_autocommit(impl_->db) == 0; }
 const fs::path& Database::path() const { return impl_->path; }
 

@@ -358,6 +358,96 @@ TEST_F(LexicalSearchTest, TermFrequenciesCountTheChunksHoldingEachFoldedWord) {
   EXPECT_EQ(tf.frequencies.size(), 4u);
 }
 
+TEST(WordsWithinBudgetTest, KeepsTheRarestWordsWhoseRowsFitAndNamesTheOthers) {
+  std::vector<QueryWord> words = {{"the", "The"}, {"notice", "notice"}, {"period", "period"},
+                                  {"zzz", "zzz"}, {"termination", "termination"}};
+  std::vector<int64_t> df = {900000, 20000, 25000, 0, 4000};
+  std::vector<std::string> skipped;
+  std::vector<QueryWord> kept = WordsWithinBudget(words, df, 50000, &skipped);
+  ASSERT_EQ(kept.size(), 3u);  // in query order, the word no chunk has dropped silently
+  EXPECT_EQ(kept[0].text, "notice");
+  EXPECT_EQ(kept[1].text, "period");
+  EXPECT_EQ(kept[2].text, "termination");
+  EXPECT_EQ(skipped, std::vector<std::string>{"The"});
+
+  skipped.clear();
+  kept = WordsWithinBudget(words, df, 10000, &skipped);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].text, "termination");
+  EXPECT_EQ(skipped, (std::vector<std::string>{"The", "notice", "period"}));
+
+  // The rarest word stays even past the budget: a query always searches something it can find.
+  skipped.clear();
+  kept = WordsWithinBudget({{"the", "the"}, {"of", "of"}}, {900000, 950000}, 50000, &skipped);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].text, "the");
+  EXPECT_EQ(skipped, std::vector<std::string>{"of"});
+}
+
+// Past kLexicalRowBudget matching rows, a word most chunks hold no longer decides which chunks
+// are scored: the query finds the chunk with its rare word, as fast as if asked for alone.
+TEST(LexicalBudgetTest, AWordInMoreChunksThanTheBudgetIsSkippedAndNamed) {
+  ASSERT_OK_AND_ASSIGN(Catalog catalog, Catalog::Open(":memory:"));
+  Document doc;
+  doc.collection_id = 1;
+  doc.path = "/docs/big.txt";
+  doc.status = DocumentStatus::kReady;
+  ASSERT_OK_AND_ASSIGN(int64_t id, catalog.AddDocument(doc));
+  std::vector<Chunk> chunks;
+  for (int64_t i = 0; i <= kLexicalRowBudget; ++i) {
+    Chunk c;
+    c.ordinal = static_cast<int>(i);
+    c.text = "common text number " + std::to_string(i);
+    chunks.push_back(std::move(c));
+  }
+  Chunk rare;
+  rare.ordinal = static_cast<int>(chunks.size());
+  rare.text = "the aardvark clause";
+  chunks.push_back(rare);
+  ASSERT_OK(catalog.ReplaceChunks(id, chunks));
+
+  LexicalSearchInfo info;
+  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical("common aardvark", 5, {}, &info));
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].text, "the aardvark clause");
+  EXPECT_EQ(info.skipped_words, std::vector<std::string>{"common"});
+  // Alone, the common word is still searched.
+  info = {};
+  ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("COMMON", 5, {}, &info));
+  EXPECT_EQ(hits.size(), 5u);
+  EXPECT_TRUE(info.skipped_words.empty());
+}
+
+TEST(ChunkCountTest, FollowsChangesMadeThroughThisAndOtherConnections) {
+  testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(Catalog reader, Catalog::Open(dir / "catalog.db"));
+  ASSERT_OK_AND_ASSIGN(Catalog writer, Catalog::Open(dir / "catalog.db"));
+  auto add = [](Catalog& catalog, const std::string& path, int n) {
+    Document doc;
+    doc.collection_id = 1;
+    doc.path = path;
+    doc.status = DocumentStatus::kReady;
+    Result<int64_t> id = catalog.AddDocument(doc);
+    ASSERT_OK(id);
+    std::vector<Chunk> chunks(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      chunks[static_cast<size_t>(i)].ordinal = i;
+      chunks[static_cast<size_t>(i)].text = "chunk " + std::to_string(i);
+    }
+    ASSERT_OK(catalog.ReplaceChunks(*id, chunks));
+  };
+  ASSERT_OK_AND_ASSIGN(int64_t count, reader.ChunkCount());
+  EXPECT_EQ(count, 0);
+  add(writer, "/a.txt", 3);
+  ASSERT_OK_AND_ASSIGN(count, reader.ChunkCount());
+  EXPECT_EQ(count, 3);
+  add(reader, "/b.txt", 2);
+  ASSERT_OK_AND_ASSIGN(count, reader.ChunkCount());
+  EXPECT_EQ(count, 5);
+  ASSERT_OK_AND_ASSIGN(count, reader.ChunkCount());
+  EXPECT_EQ(count, 5);
+}
+
 TEST(FoldedWordsTest, SplitsTextWithoutSpaces) {
   ASSERT_OK_AND_ASSIGN(std::vector<std::string> words, FoldedWords("我们明天在北京开会"));
   EXPECT_NE(std::find(words.begin(), words.end(), "北京"), words.end());

@@ -134,6 +134,11 @@ struct CatalogStats {
   std::map<JobState, int64_t> jobs;  // every state present, zeros included
 };
 
+// What SearchLexical did with the query's words.
+struct LexicalSearchInfo {
+  std::vector<std::string> skipped_words;  // too common to match on, as the user wrote them
+};
+
 struct TermFrequencies {
   int64_t chunks = 0;                           // chunks in the catalog
   std::map<std::string, int64_t> frequencies;  // folded word -> chunks containing it
@@ -360,12 +365,20 @@ class Catalog {
   // ("北京" finds "我们明天在北京开会"); matching folds case ("Straße" finds "STRASSE") and
   // diacritics ("cafe" finds "café", Arabic without harakat finds it with them), but does not
   // stem ("бюджет" does not find "бюджета"). kInvalidArgument when k < 1.
+  // Words are joined with OR, but when together they occur in more than kLexicalRowBudget
+  // chunks the most common are left out of the match, the rarest always kept (`info` names
+  // them): at a million chunks "the" or "what" would make BM25 score nearly every chunk, for
+  // a weight in the score close to nothing.
   Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k,
-                                                const ChunkFilter& filter = {}) const;
+                                                const ChunkFilter& filter = {},
+                                                LexicalSearchInfo* info = nullptr) const;
   // How many chunks contain each of `folded_words` (as FoldedWords gives them; any document
   // status), and how many chunks there are: the document frequencies that weigh words by
   // rarity (a question's "the" against its "indemnity"). Words no chunk has map to 0.
   Result<TermFrequencies> CountTermFrequencies(const std::vector<std::string>& folded_words);
+  // Chunks in the catalog, any status; cached until this or another connection changes the
+  // database.
+  Result<int64_t> ChunkCount() const;
   // Of `chunk_ids`, those of visible (ready or partial) documents that pass `filter`, in the
   // given order; unknown ids are skipped. For vector hits, whose index knows no documents.
   Result<std::vector<ChunkRef>> VisibleChunks(const std::vector<int64_t>& chunk_ids,
@@ -383,12 +396,37 @@ class Catalog {
 
  private:
   explicit Catalog(Database db) : db_(std::move(db)) {}
+  // Chunks containing each word (FTS5's vocabulary, any document status), in order.
+  Result<std::vector<int64_t>> DocumentFrequencies(const std::vector<std::string>& folded_words) const;
 
   Database db_;
+  // ChunkCount's cache: (data_version, count) and this connection's total changes then.
+  mutable std::optional<std::pair<int64_t, int64_t>> chunk_count_;
+  mutable int64_t chunk_count_changes_ = 0;
 };
 
 // The most words of a query that SearchLexical uses; later ones are ignored.
 inline constexpr size_t kMaxQueryTerms = 64;
+// The most chunk rows a lexical query's words may match before its most common words are left
+// out (see SearchLexical). BM25 costs about 2 µs per matching row on a 2-core server, so this
+// keeps a query under about 100 ms at any collection size; below it ranking is exact BM25.
+inline constexpr int64_t kLexicalRowBudget = 50000;
+
+// A distinct word of a query: folded as the index folds words, and as the user wrote it.
+struct QueryWord {
+  std::string folded;
+  std::string text;
+};
+// The words of `user_query` as FtsMatchExpression splits it (distinct, at most kMaxQueryTerms).
+Result<std::vector<QueryWord>> QueryWords(std::string_view user_query);
+// The OR of `words`, each an FTS5 string ("" for none).
+std::string FtsMatchExpression(const std::vector<QueryWord>& words);
+// Of `words` (with `frequencies`, the chunks containing each), the rarest whose frequencies sum
+// to at most `budget`, in query order; the rarest word is kept whatever its frequency. Words
+// with frequency 0 are dropped; the others left out are appended to `skipped`.
+std::vector<QueryWord> WordsWithinBudget(const std::vector<QueryWord>& words,
+                                         const std::vector<int64_t>& frequencies, int64_t budget,
+                                         std::vector<std::string>* skipped);
 
 // Turns a user's text into an FTS5 MATCH expression that cannot be read as FTS5 syntax: the text
 // is split into words by the same ICU word segmentation that indexes chunks, so "東京都の天気"

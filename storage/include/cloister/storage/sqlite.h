@@ -165,6 +165,9 @@ class Database {
   int64_t LastInsertRowId() const;
   // Rows changed by the most recent INSERT, UPDATE or DELETE on this connection.
   int Changes() const;
+  // Rows changed by this connection since it opened (with PRAGMA data_version, which counts
+  // other connections' commits, this tells whether anything changed since a cached read).
+  int64_t TotalChanges() const;
   // True while a transaction is open on this connection.
   bool InTransaction() const;
   // The path given to Open.
