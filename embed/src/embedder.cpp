@@ -43,20 +43,36 @@ std::string Lower(std::string s) {
   return s;
 }
 
+ContextPtr MakeContext(llama_model* model, uint32_t n_tokens, uint32_t n_seqs, int threads,
+                       enum llama_pooling_type pooling);
+
+// A context and its batch: one decode at a time.
+struct Lane {
+  Lane(ContextPtr c, uint32_t max_tokens, uint32_t max_seqs)
+      : ctx(std::move(c)), max_seqs(max_seqs),
+        batch(llama_batch_init(static_cast<int32_t>(max_tokens), 0, static_cast<int32_t>(max_seqs))) {}
+  ~Lane() { llama_batch_free(batch); }
+  Lane(const Lane&) = delete;
+  Lane& operator=(const Lane&) = delete;
+
+  ContextPtr ctx;
+  uint32_t max_seqs;
+  llama_batch batch;
+};
+
 class LlamaEmbedder final : public Embedder {
  public:
   LlamaEmbedder(ModelPtr model, ContextPtr ctx, std::string id, uint32_t max_tokens,
-                uint32_t max_seqs, Prefixes prefixes)
-      : model_(std::move(model)), ctx_(std::move(ctx)), id_(std::move(id)), prefixes_(std::move(prefixes)),
+                uint32_t max_seqs, Prefixes prefixes, int query_threads)
+      : model_(std::move(model)), id_(std::move(id)), prefixes_(std::move(prefixes)),
         vocab_(llama_model_get_vocab(model_.get())), dim_(llama_model_n_embd(model_.get())),
-        max_tokens_(max_tokens), max_seqs_(max_seqs),
-        batch_(llama_batch_init(static_cast<int32_t>(max_tokens), 0, static_cast<int32_t>(max_seqs))) {}
-  ~LlamaEmbedder() override { llama_batch_free(batch_); }
+        max_tokens_(max_tokens), query_threads_(query_threads),
+        pooling_(llama_pooling_type(ctx.get())), bulk_(std::move(ctx), max_tokens, max_seqs) {}
 
   int dimension() const override { return dim_; }
   const std::string& model_id() const override { return id_; }
   EmbedStats stats() const override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(stats_mu_);
     return stats_;
   }
 
@@ -72,32 +88,53 @@ class LlamaEmbedder final : public Embedder {
 
   Result<std::vector<std::vector<float>>> Embed(const std::vector<std::string>& texts,
                                                 Role role) override {
-    std::lock_guard lock(mu_);
+    // Queries have a lane of their own: a search never waits behind a batch of document
+    // chunks being embedded for ingestion, and its few tokens run on few threads, which keeps
+    // it quick beside busy cores (threads that wait at ggml's barriers for a descheduled
+    // sibling are what makes a many-thread decode slow on a loaded machine).
+    bool query = role == Role::kQuery && query_threads_ > 0;
+    std::unique_lock lock(query ? query_mu_ : bulk_mu_);
+    Lane* lane = &bulk_;
+    if (query) {
+      if (!query_) {
+        ContextPtr ctx = MakeContext(model_.get(), max_tokens_, 1, query_threads_, pooling_);
+        if (!ctx) return Internal("llama.cpp could not create a query context for " + id_);
+        query_ = std::make_unique<Lane>(std::move(ctx), max_tokens_, 1);
+      }
+      lane = query_.get();
+    }
     auto start = std::chrono::steady_clock::now();
     const std::string& prefix = role == Role::kQuery ? prefixes_.query : prefixes_.document;
     std::vector<std::vector<float>> out(texts.size());
     std::vector<std::vector<llama_token>> tokens(texts.size());
-    for (size_t i = 0; i < texts.size(); ++i) tokens[i] = Tokenize(prefix.empty() ? texts[i] : prefix + texts[i]);
+    uint64_t token_count = 0, truncated = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      tokens[i] = Tokenize(prefix.empty() ? texts[i] : prefix + texts[i], &truncated);
+      token_count += tokens[i].size();
+    }
 
     // Pack whole sequences into one physical batch: a BERT input must sit in a single ubatch.
     size_t next = 0;
     while (next < texts.size()) {
-      batch_.n_tokens = 0;
+      lane->batch.n_tokens = 0;
       size_t first = next;
-      while (next < texts.size() && next - first < max_seqs_ &&
-             batch_.n_tokens + tokens[next].size() <= max_tokens_) {
-        AddSequence(tokens[next], static_cast<llama_seq_id>(next - first));
+      while (next < texts.size() && next - first < lane->max_seqs &&
+             lane->batch.n_tokens + tokens[next].size() <= max_tokens_) {
+        AddSequence(*lane, tokens[next], static_cast<llama_seq_id>(next - first));
         ++next;
       }
-      CLOISTER_RETURN_IF_ERROR(DecodeInto(first, next, out));
+      CLOISTER_RETURN_IF_ERROR(DecodeInto(*lane, first, next, out));
     }
+    std::lock_guard stats_lock(stats_mu_);
     stats_.texts += texts.size();
+    stats_.tokens += token_count;
+    stats_.truncated += truncated;
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return out;
   }
 
  private:
-  std::vector<llama_token> Tokenize(const std::string& text) {
+  std::vector<llama_token> Tokenize(const std::string& text, uint64_t* truncated) const {
     int32_t len = static_cast<int32_t>(std::min<size_t>(text.size(), INT32_MAX / 2));
     std::vector<llama_token> toks(static_cast<size_t>(len) + 4);
     int32_t n = llama_tokenize(vocab_, text.data(), len, toks.data(), static_cast<int32_t>(toks.size()),
@@ -109,7 +146,7 @@ class LlamaEmbedder final : public Embedder {
     }
     toks.resize(static_cast<size_t>(std::max(n, 0)));
     if (toks.size() > max_tokens_) {
-      ++stats_.truncated;
+      ++*truncated;
       log::Warn("embed", "input truncated at the model's context",
                 {{"tokens", std::to_string(toks.size())}, {"kept", std::to_string(max_tokens_)}});
       llama_token last = toks.back();
@@ -117,29 +154,30 @@ class LlamaEmbedder final : public Embedder {
       // Keep the closing separator BERT-style models were trained to see.
       if (llama_vocab_get_add_sep(vocab_) || llama_vocab_get_add_eos(vocab_)) toks.back() = last;
     }
-    stats_.tokens += toks.size();
     return toks;
   }
 
-  void AddSequence(const std::vector<llama_token>& toks, llama_seq_id seq) {
+  static void AddSequence(Lane& lane, const std::vector<llama_token>& toks, llama_seq_id seq) {
+    llama_batch& batch = lane.batch;
     for (size_t p = 0; p < toks.size(); ++p) {
-      int32_t i = batch_.n_tokens++;
-      batch_.token[i] = toks[p];
-      batch_.pos[i] = static_cast<llama_pos>(p);
-      batch_.n_seq_id[i] = 1;
-      batch_.seq_id[i][0] = seq;
-      batch_.logits[i] = true;  // pooling reads every token; llama.cpp warns otherwise
+      int32_t i = batch.n_tokens++;
+      batch.token[i] = toks[p];
+      batch.pos[i] = static_cast<llama_pos>(p);
+      batch.n_seq_id[i] = 1;
+      batch.seq_id[i][0] = seq;
+      batch.logits[i] = true;  // pooling reads every token; llama.cpp warns otherwise
     }
   }
 
-  Status DecodeInto(size_t first, size_t end, std::vector<std::vector<float>>& out) {
-    llama_memory_clear(llama_get_memory(ctx_.get()), true);
-    if (batch_.n_tokens > 0 && llama_decode(ctx_.get(), batch_) != 0) {
+  Status DecodeInto(Lane& lane, size_t first, size_t end, std::vector<std::vector<float>>& out) {
+    llama_context* ctx = lane.ctx.get();
+    llama_memory_clear(llama_get_memory(ctx), true);
+    if (lane.batch.n_tokens > 0 && llama_decode(ctx, lane.batch) != 0) {
       return Internal("llama.cpp failed to embed a batch of " + std::to_string(end - first) +
                       " texts with " + id_);
     }
     for (size_t i = first; i < end; ++i) {
-      const float* e = llama_get_embeddings_seq(ctx_.get(), static_cast<llama_seq_id>(i - first));
+      const float* e = llama_get_embeddings_seq(ctx, static_cast<llama_seq_id>(i - first));
       out[i].assign(static_cast<size_t>(dim_), 0.0f);
       if (e) std::copy(e, e + dim_, out[i].begin());
       Normalize(out[i]);
@@ -147,16 +185,19 @@ class LlamaEmbedder final : public Embedder {
     return Status::Ok();
   }
 
-  ModelPtr model_;
-  ContextPtr ctx_;
+  ModelPtr model_;  // declared first: the lanes' contexts go before it
   std::string id_;
   Prefixes prefixes_;
   const llama_vocab* vocab_;
   int dim_;
   uint32_t max_tokens_;
-  uint32_t max_seqs_;
-  llama_batch batch_;
-  mutable std::mutex mu_;
+  int query_threads_;
+  enum llama_pooling_type pooling_;
+  std::mutex bulk_mu_;
+  Lane bulk_;
+  std::mutex query_mu_;
+  std::unique_ptr<Lane> query_;  // made at the first query
+  mutable std::mutex stats_mu_;
   EmbedStats stats_;
 };
 
@@ -235,7 +276,7 @@ Result<std::unique_ptr<Embedder>> Embedder::Open(const std::filesystem::path& pa
   if (options.document_prefix) prefixes.document = *options.document_prefix;
   return std::unique_ptr<Embedder>(new LlamaEmbedder(std::move(model), std::move(ctx),
                                                      std::move(id), n_tokens, n_seqs,
-                                                     std::move(prefixes)));
+                                                     std::move(prefixes), options.query_threads));
 }
 
 }  // namespace cloister::embed

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "fixtures/fixtures.h"
 
@@ -130,6 +132,42 @@ TEST(EmbedderTest, QueriesAndDocumentsDifferByThePrefixAndOverridesApply) {
                          .query_prefix = "", .document_prefix = ""});
   auto raw = plain->Embed({"query: refund policy"}, Role::kDocument);
   EXPECT_EQ(raw->front(), q->front());
+}
+
+// Queries run in a context of their own (one thread by default) beside document batches: the
+// vectors are the ones the document context gives for the same input, and both may be used
+// from several threads at once.
+TEST(EmbedderTest, QueriesRunBesideDocumentBatchesAndGiveTheSameVectors) {
+  auto lane = OpenTiny({.threads = 0, .query_threads = 1, .max_tokens = 512, .max_sequences = 8,
+                        .query_prefix = "", .document_prefix = ""});
+  auto shared = OpenTiny({.threads = 0, .query_threads = 0, .max_tokens = 512, .max_sequences = 8,
+                          .query_prefix = "", .document_prefix = ""});
+  ASSERT_NE(lane, nullptr);
+  ASSERT_NE(shared, nullptr);
+  auto a = lane->Embed({"when is the rent due"}, Role::kQuery);
+  auto b = shared->Embed({"when is the rent due"}, Role::kQuery);
+  auto c = lane->Embed({"when is the rent due"}, Role::kDocument);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_GT(Dot(a->front(), b->front()), 0.9999);
+  EXPECT_GT(Dot(a->front(), c->front()), 0.9999);
+
+  std::vector<std::string> documents(64, "The tenant pays the rent on the first day of each month.");
+  std::atomic<bool> failed{false};
+  std::thread ingest([&] {
+    for (int round = 0; round < 5; ++round) {
+      auto v = lane->Embed(documents, Role::kDocument);
+      if (!v.ok() || v->size() != documents.size()) failed = true;
+    }
+  });
+  for (int i = 0; i < 20; ++i) {
+    auto q = lane->Embed({"when is the rent due"}, Role::kQuery);
+    ASSERT_TRUE(q.ok()) << q.status().ToString();
+    EXPECT_GT(Dot(q->front(), a->front()), 0.9999);
+  }
+  ingest.join();
+  EXPECT_FALSE(failed);
+  EmbedStats stats = lane->stats();
+  EXPECT_EQ(stats.texts, 2u + 5 * documents.size() + 20);  // a and c, documents, queries
 }
 
 TEST(EmbedderTest, MissingModelIsNotFound) {

@@ -6,8 +6,9 @@
 //   // vectors->at(i).size() == (*embedder)->dimension(), each of L2 norm 1
 //
 // The model's declared pooling is used (mean when it declares none). Several texts are packed
-// into one decode as separate sequences. Thread safety: an Embedder serves one call at a time
-// (calls are serialised internally); it uses `threads` cores inside each call.
+// into one decode as separate sequences. Thread safety: any thread may call; document calls are
+// serialised among themselves, and so are query calls, but a query runs beside a document batch
+// (it has a context of its own, see EmbedderOptions::query_threads).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +44,10 @@ std::string ModelId(const std::filesystem::path& model, const Prefixes& detected
 
 struct EmbedderOptions {
   int threads = 0;             // 0: every core (CLOISTER_THREADS overrides)
+  // Threads for queries (Role::kQuery), which get a context of their own so that a search
+  // never waits behind documents being embedded. One keeps a query's latency steady beside
+  // busy cores; 0 sends queries through the document context with `threads`.
+  int query_threads = 1;
   uint32_t max_tokens = 512;   // longest input kept; longer input is truncated with a warning.
                                // Capped at the model's trained context.
   uint32_t max_sequences = 16; // texts packed into one decode
