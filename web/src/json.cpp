@@ -172,17 +172,22 @@ std::string SearchJson(const app::SearchResults& results) {
   return Stringify(o);
 }
 
-std::string AnswerJson(const app::Answer& a) {
-  Poco::JSON::Array::Ptr sources = new Poco::JSON::Array;
-  for (const auto& s : a.sources) {
+Poco::JSON::Array::Ptr SourcesArray(const std::vector<app::AnswerSource>& sources) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& s : sources) {
     auto o = NewObject();
     o->set("n", s.n);
     o->set("chunk_id", static_cast<Poco::Int64>(s.passage.chunk_id));
     o->set("document", DocumentObject(s.passage));
     o->set("page", s.passage.page ? Poco::Dynamic::Var(*s.passage.page) : Poco::Dynamic::Var());
     o->set("text", s.passage.text);
-    sources->add(o);
+    list->add(o);
   }
+  return list;
+}
+
+std::string AnswerJson(const app::Answer& a) {
+  Poco::JSON::Array::Ptr sources = SourcesArray(a.sources);
   Poco::JSON::Array::Ptr sentences = new Poco::JSON::Array;
   for (const auto& s : a.sentences) {
     auto o = NewObject();

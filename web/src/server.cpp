@@ -30,7 +30,9 @@
 #include "cloister/core/dates.h"
 #include "cloister/core/log.h"
 #include "cloister/web/json.h"
+#include "http_util.h"
 #include "json_util.h"
+#include "openai_api.h"
 #include "ui_assets.h"
 
 namespace cloister::web {
@@ -42,37 +44,12 @@ using Poco::Net::HTTPRequestHandler;
 using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
 
-struct Reply {
-  int status = 200;
-  std::string body;
-};
-
 Reply ErrorReply(const Status& status, const std::string& hint = "") {
   return {HttpStatusFor(status.code()), ErrorJson(status, hint)};
 }
 
 Reply MethodNotAllowed(const std::string& method, const std::string& path) {
   return {405, ErrorJson(InvalidArgument(method + " is not allowed on " + path))};
-}
-
-// The request body as JSON: kInvalidArgument for anything but an object; too large is reported
-// by the caller (413) before this reads anything.
-Result<Poco::JSON::Object::Ptr> ReadJsonBody(HTTPServerRequest& request, size_t limit) {
-  std::string text;
-  char buf[8192];
-  std::istream& in = request.stream();
-  while (in.read(buf, sizeof buf).gcount() > 0) {
-    text.append(buf, static_cast<size_t>(in.gcount()));
-    if (text.size() > limit) return InvalidArgument("the request body is larger than " + std::to_string(limit) + " bytes");
-  }
-  if (text.empty()) return Poco::JSON::Object::Ptr(new Poco::JSON::Object);
-  try {
-    auto parsed = Poco::JSON::Parser().parse(text);
-    if (parsed.type() != typeid(Poco::JSON::Object::Ptr)) return InvalidArgument("the request body must be a JSON object");
-    return parsed.extract<Poco::JSON::Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return InvalidArgument("the request body is not JSON: " + e.displayText());
-  }
 }
 
 // Reads search settings shared by GET query strings and JSON bodies: one value per name.
@@ -278,11 +255,6 @@ bool SplitIdPath(const std::string& path, const std::string& prefix, int64_t* id
   return true;
 }
 
-// A server-sent event.
-std::string Event(const std::string& name, const std::string& json) {
-  return "event: " + name + "\ndata: " + json + "\n\n";
-}
-
 std::string TokenJson(std::string_view piece) {
   auto o = NewObject();
   o->set("text", std::string(piece));
@@ -303,7 +275,7 @@ class Handler final : public HTTPRequestHandler {
     } catch (const std::exception& e) {
       reply = ErrorReply(InvalidArgument(std::string("bad request: ") + e.what()));
     }
-    if (!streamed) Send(request, response, reply);
+    if (!streamed) SendJson(request, response, reply);
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
     log::Debug("http", "request", {{"method", request.getMethod()}, {"uri", request.getURI()},
                                    {"status", std::to_string(streamed ? 200 : reply.status)},
@@ -315,6 +287,7 @@ class Handler final : public HTTPRequestHandler {
     const std::string& method = request.getMethod();
     const std::string path = uri.getPath();
     bool read = method == "GET" || method == "HEAD";
+    if (IsOpenAiPath(path)) return RouteOpenAi(kb_, options_, request, response, path, streamed);
     if (path == "/api/v1/health") {
       if (!read) return MethodNotAllowed(method, path);
       return {200, HealthJson()};
@@ -330,8 +303,9 @@ class Handler final : public HTTPRequestHandler {
       if (read) {
         params = Params::FromQuery(uri);
       } else if (method == "POST") {
-        auto body = Body(request);
-        if (!body.ok()) return BodyError(body.status(), request);
+        Reply refusal;
+        auto body = Body(request, &refusal);
+        if (!body.ok()) return refusal;
         params = Params::FromJson(*body);
       } else {
         return MethodNotAllowed(method, path);
@@ -345,8 +319,9 @@ class Handler final : public HTTPRequestHandler {
     }
     if (path == "/api/v1/ask") {
       if (method != "POST") return MethodNotAllowed(method, path);
-      auto body = Body(request);
-      if (!body.ok()) return BodyError(body.status(), request);
+      Reply refusal;
+      auto body = Body(request, &refusal);
+      if (!body.ok()) return refusal;
       std::string question;
       auto options = ParseAsk(*body, &question);
       if (!options.ok()) return ErrorReply(options.status());
@@ -357,7 +332,7 @@ class Handler final : public HTTPRequestHandler {
         if (!answer.ok()) return ErrorReply(answer.status());
         return {200, AnswerJson(*answer)};
       }
-      return AskStreaming(request, response, question, *options, streamed);
+      return AskStreaming(response, question, *options, streamed);
     }
     if (path == "/api/v1/documents") {
       if (read) {
@@ -483,78 +458,37 @@ class Handler final : public HTTPRequestHandler {
     while (in.read(buf, sizeof buf).gcount() > 0 && out) out.write(buf, in.gcount());
   }
 
-  Result<Poco::JSON::Object::Ptr> Body(HTTPServerRequest& request) {
-    if (request.getContentLength() != HTTPServerRequest::UNKNOWN_CONTENT_LENGTH &&
-        request.getContentLength() > static_cast<std::streamsize>(options_.max_body_bytes)) {
-      return InvalidArgument("the request body is larger than " + std::to_string(options_.max_body_bytes) + " bytes");
-    }
-    return ReadJsonBody(request, options_.max_body_bytes);
-  }
-  Reply BodyError(const Status& status, HTTPServerRequest& request) {
-    if (status.message().find("is larger than") != std::string::npos) {
-      // Read what remains of a moderately large body so the client, still sending, gets the
-      // 413 rather than a reset connection; a huge one is cut off (the connection closes).
-      constexpr std::streamsize kDrainLimit = 16 << 20;
-      char sink[65536];
-      std::streamsize drained = 0;
-      std::istream& in = request.stream();
-      while (drained < kDrainLimit && in.read(sink, sizeof sink).gcount() > 0) drained += in.gcount();
-      return {413, ErrorJson(status)};
-    }
-    return ErrorReply(status);
+  // The JSON body, or the reply for one that is not (400) or too large (413).
+  Result<Poco::JSON::Object::Ptr> Body(HTTPServerRequest& request, Reply* refusal) {
+    bool too_large = false;
+    auto body = ReadJsonBody(request, options_.max_body_bytes, &too_large);
+    if (!body.ok()) *refusal = too_large ? Reply{413, ErrorJson(body.status())} : ErrorReply(body.status());
+    return body;
   }
 
   // Tokens as they come ("token" events), then the cited sources ("sources"), then the whole
   // answer ("done"). Nothing is sent until the first token, so a refusal (busy: 503 with
   // Retry-After, or a bad request) is still a plain JSON error. A client that goes away cancels
   // the answer, which frees its generation slot.
-  Reply AskStreaming(HTTPServerRequest& request, HTTPServerResponse& response, const std::string& question,
-                     app::AskOptions options, bool* streamed) {
-    std::ostream* out = nullptr;
-    auto open = [&] {
-      response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
-      response.setContentType("text/event-stream; charset=utf-8");
-      response.set("Cache-Control", "no-store");
-      response.set("X-Content-Type-Options", "nosniff");
-      response.set("X-Accel-Buffering", "no");  // proxies: do not hold the stream back
-      response.setChunkedTransferEncoding(true);
-      out = &response.send();
-      *streamed = true;
-    };
+  Reply AskStreaming(HTTPServerResponse& response, const std::string& question, const app::AskOptions& options,
+                     bool* streamed) {
+    EventStream events(response);
     auto answer = kb_.Ask(question, options, [&](std::string_view piece) {
-      if (!out) open();
-      *out << Event("token", TokenJson(piece)) << std::flush;
-      return out->good();
+      return events.Write(SseEvent("token", TokenJson(piece)));
     });
+    *streamed = events.opened();
     if (!answer.ok()) {
-      if (!out) return ErrorReply(answer.status());
-      *out << Event("error", ErrorJson(answer.status())) << std::flush;
-      return {};
+      if (events.opened()) events.Write(SseEvent("error", ErrorJson(answer.status())));
+      return ErrorReply(answer.status());
     }
-    if (!out) open();
     std::string full = AnswerJson(*answer);
     auto parsed = Poco::JSON::Parser().parse(full).extract<Poco::JSON::Object::Ptr>();
     auto sources = NewObject();
     sources->set("sources", parsed->get("sources"));
     sources->set("sentences", parsed->get("sentences"));
-    *out << Event("sources", Stringify(sources)) << Event("done", full) << std::flush;
-    (void)request;
+    events.Write(SseEvent("sources", Stringify(sources)) + SseEvent("done", full));
+    *streamed = true;
     return {};
-  }
-
-  void Send(HTTPServerRequest& request, HTTPServerResponse& response, const Reply& reply) {
-    try {
-      response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
-      response.setContentType("application/json; charset=utf-8");
-      response.set("X-Content-Type-Options", "nosniff");
-      response.set("Cache-Control", "no-store");
-      if (reply.status == 503) response.set("Retry-After", "2");
-      response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
-      auto& out = response.send();
-      if (request.getMethod() != "HEAD") out << reply.body;
-    } catch (const std::exception& e) {
-      log::Warn("http", "could not send response", {{"error", e.what()}});
-    }
   }
 
   app::KnowledgeBase& kb_;
