@@ -122,5 +122,14 @@ set(GGML_OPENMP ON CACHE BOOL "" FORCE)
 set(GGML_CCACHE OFF CACHE BOOL "" FORCE)
 add_subdirectory("${LLAMA_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/_deps/llama.cpp" EXCLUDE_FROM_ALL SYSTEM)
 
+# No Intel AMX kernels: on Sapphire Rapids and later Xeons, which -march=native enables them on,
+# ggml_backend_amx_mul_mat crashes with a segmentation fault on ordinary inputs (a bge-small-
+# shaped Q8_0 model embedding a 13-token query, in llama.cpp's own llama-embedding too; upstream
+# ggml-org/llama.cpp#20824, open). Without them ggml uses its AVX-512 VNNI kernels.
+if(TARGET ggml-cpu AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang" AND
+   CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+  target_compile_options(ggml-cpu PRIVATE -mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+endif()
+
 # The BERT tokenizer vocabulary the test fixtures build their embedding model from.
 set(CLOISTER_LLAMA_VOCAB_DIR "${LLAMA_SOURCE_DIR}/models" CACHE INTERNAL "")
