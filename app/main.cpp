@@ -446,6 +446,11 @@ int RunSearch(const Args& args) {
     return kExitOk;
   }
   if (results->results.empty()) std::cout << "no passage matches (" << results->mode << " search)\n";
+  if (!results->skipped_words.empty()) {
+    std::cout << "too common to match word for word:";
+    for (const auto& w : results->skipped_words) std::cout << " " << w;
+    std::cout << "\n";
+  }
   int n = 0;
   for (const auto& h : results->results) {
     std::cout << ++n << ". " << h.title << (h.page ? " (page " + std::to_string(*h.page) + ")" : "")

@@ -15,6 +15,7 @@
 #include "cloister/index/vector_index.h"
 #include "cloister/storage/catalog.h"
 #include "answer_text.h"
+#include "catalog_readers.h"
 #include "pipeline.h"
 #include "retriever.h"
 #include "watcher.h"
@@ -208,10 +209,21 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return Search(query, options);
   }
 
+  Result<TextEmbeddings> Embed(const std::vector<std::string>& texts, bool as_query) override {
+    {
+      std::lock_guard lock(mu_);
+      CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
+    }
+    return retriever_->EmbedTexts(texts, as_query);
+  }
+
   Result<SearchResults> Search(const std::string& query, const SearchOptions& options) override {
-    std::lock_guard lock(mu_);
-    CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
-    return retriever_->Search(catalog_, query, options);
+    {
+      std::lock_guard lock(mu_);
+      CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
+    }
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    return retriever_->Search(*reader, query, options);
   }
 
   Result<Answer> Ask(const std::string& question, const AskOptions& options,
@@ -238,8 +250,8 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     CLOISTER_ASSIGN_OR_RETURN(std::vector<std::string> words, storage::FoldedWords(question));
     storage::TermFrequencies tf;
     {
-      std::lock_guard lock(mu_);
-      CLOISTER_ASSIGN_OR_RETURN(tf, catalog_.CountTermFrequencies(words));
+      CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+      CLOISTER_ASSIGN_OR_RETURN(tf, reader->CountTermFrequencies(words));
     }
     EvidenceScorer scorer(words, tf.frequencies, tf.chunks);
     auto fold = [](std::string_view text) {
@@ -321,8 +333,8 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
 
   Result<DocumentList> ListDocuments(int64_t offset, int64_t limit) override {
     if (limit < 1 || limit > 1000) return InvalidArgument("limit must be from 1 to 1000, got " + std::to_string(limit));
-    std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(storage::DocumentListing listing, catalog_.ListLibrary(offset, limit));
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    CLOISTER_ASSIGN_OR_RETURN(storage::DocumentListing listing, reader->ListLibrary(offset, limit));
     DocumentList out;
     out.total = listing.total;
     for (auto& e : listing.entries) {
@@ -338,13 +350,13 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   }
 
   Result<DocumentInfo> GetDocument(int64_t id) override {
-    std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog_.GetDocument(id));
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, reader->GetDocument(id));
     DocumentInfo d = ToInfo(doc);
-    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, catalog_.GetChunks(id));
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, reader->GetChunks(id));
     d.chunks = static_cast<int64_t>(chunks.size());
     if (!chunks.empty()) {
-      CLOISTER_ASSIGN_OR_RETURN(auto refs, catalog_.VisibleChunks({chunks.front().id}));
+      CLOISTER_ASSIGN_OR_RETURN(auto refs, reader->VisibleChunks({chunks.front().id}));
       if (!refs.empty()) {
         d.from = refs.front().from;
         d.date = refs.front().date;
@@ -355,17 +367,17 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   }
 
   Result<std::vector<PassageInfo>> DocumentPassages(int64_t id) override {
-    std::lock_guard lock(mu_);
-    CLOISTER_RETURN_IF_ERROR(catalog_.GetDocument(id).status());
-    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, catalog_.GetChunks(id));
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    CLOISTER_RETURN_IF_ERROR(reader->GetDocument(id).status());
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, reader->GetChunks(id));
     std::vector<PassageInfo> out;
     for (auto& c : chunks) out.push_back({c.id, c.ordinal, c.page_start, std::move(c.text)});
     return out;
   }
 
   Result<fs::path> OriginalFile(int64_t id) override {
-    std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog_.GetDocument(id));
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, reader->GetDocument(id));
     // Attachments have a parent; a mailbox's messages are named "<file>#<n>" within it.
     if (doc.parent_id || (!doc.name.empty() && doc.name != fs::path(doc.path).filename().string())) {
       return InvalidArgument("document " + std::to_string(id) + " is inside " + doc.path +
@@ -377,8 +389,8 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   }
 
   Result<JobInfo> GetJob(int64_t id) override {
-    std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(storage::Job job, catalog_.GetJob(id));
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    CLOISTER_ASSIGN_OR_RETURN(storage::Job job, reader->GetJob(id));
     return ToJobInfo(job);
   }
 
@@ -614,8 +626,11 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   }
 
   Config config_;
-  std::mutex mu_;  // the catalog connection serves one thread at a time
+  std::mutex mu_;  // catalog_ serves one thread at a time: writes, status, setup
   storage::Catalog catalog_;
+  // Reads that may run side by side: searches, answers, the library. Two per core: a search
+  // waits on the disk as well as the CPU.
+  CatalogReaders readers_{config_.catalog_path(), std::max(4u, 2 * std::thread::hardware_concurrency())};
   std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<InboxWatcher> watcher_;

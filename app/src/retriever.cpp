@@ -157,6 +157,24 @@ int Retriever::CountTokens(std::string_view text) const {
   return s ? s->embedder->CountTokens(text) : 0;
 }
 
+Result<TextEmbeddings> Retriever::EmbedTexts(const std::vector<std::string>& texts, bool as_query) const {
+  std::shared_ptr<Space> space;
+  {
+    std::shared_lock lock(spaces_mu_);
+    space = target_ ? target_ : serving_;
+  }
+  if (!space) return FailedPrecondition("no embedding model is configured");
+  if (texts.empty()) return InvalidArgument("nothing to embed");
+  embed::Role role = as_query ? embed::Role::kQuery : embed::Role::kDocument;
+  TextEmbeddings out;
+  out.model = space->model_id;
+  CLOISTER_ASSIGN_OR_RETURN(out.vectors, space->embedder->Embed(texts, role));
+  const embed::Prefixes& prefixes = space->embedder->prefixes();
+  const std::string& prefix = as_query ? prefixes.query : prefixes.document;
+  for (const auto& t : texts) out.tokens += space->embedder->CountTokens(prefix + t);
+  return out;
+}
+
 Status Retriever::LoadOrRebuild(storage::Catalog& catalog, Space& space) {
   CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog.Stats());
   int64_t expected = stats.embeddings_by_model.count(space.model_id) ? stats.embeddings_by_model[space.model_id] : 0;
@@ -436,10 +454,11 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   const int pool = std::max(o.k * 4, 40);
 
   std::vector<int64_t> lexical_ids;
+  storage::LexicalSearchInfo lexical_info;
   std::map<int64_t, std::string> snippets;
   std::map<int64_t, double> scores;
   if (mode != SearchMode::kVector) {
-    CLOISTER_ASSIGN_OR_RETURN(auto hits, catalog.SearchLexical(query, pool, filter));
+    CLOISTER_ASSIGN_OR_RETURN(auto hits, catalog.SearchLexical(query, pool, filter, &lexical_info));
     for (auto& h : hits) {
       lexical_ids.push_back(h.chunk_id);
       snippets[h.chunk_id] = std::move(h.snippet);
@@ -483,6 +502,7 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::ChunkRef> refs, catalog.VisibleChunks(ids));
   std::map<int64_t, double> fused(ranking.begin(), ranking.end());
   SearchResults out;
+  out.skipped_words = std::move(lexical_info.skipped_words);
   out.mode = mode == SearchMode::kHybrid ? "hybrid" : mode == SearchMode::kVector ? "vector" : "lexical";
   std::set<std::pair<int64_t, int>> taken;  // (document, ordinal) already in a result
   for (const auto& r : refs) {

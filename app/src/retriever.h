@@ -71,6 +71,9 @@ class Retriever {
   // Chunks that left the catalog (or are about to): out of the index now.
   void Forget(const std::vector<int64_t>& chunk_ids);
 
+  // Vectors of `texts` from the configured model (KnowledgeBase::Embed).
+  Result<TextEmbeddings> EmbedTexts(const std::vector<std::string>& texts, bool as_query) const;
+
   Result<SearchResults> Search(storage::Catalog& catalog, const std::string& query,
                                const SearchOptions& options);
 

@@ -120,6 +120,32 @@ TEST_F(AnswerTest, WithAChatModelTheAnswerIsGeneratedStreamedAndItsMarkersResolv
   EXPECT_EQ(a.search_mode, "lexical");
 }
 
+// Sampling with a seed: the same question gives the same answer whether or not it is streamed,
+// and the streamed pieces joined are that answer.
+TEST_F(AnswerTest, TheJoinedStreamEqualsTheAnswerGivenWithoutStreamingForTheSameSeed) {
+  fs::copy_file(fixtures::StoriesModel(), config_.models_dir / "stories.gguf");
+  config_.answer.max_tokens = 40;
+  Open();
+  IngestPaper();
+  AskOptions options{.k = 3};
+  options.temperature = 0.9f;
+  options.seed = 1234;
+  std::string joined;
+  int pieces = 0;
+  Answer streamed = AskOk("After how many crossings does a loop become hot?", options,
+                          [&](std::string_view piece) { joined += piece; ++pieces; return true; });
+  Answer plain = AskOk("After how many crossings does a loop become hot?", options);
+  ASSERT_EQ(streamed.mode, "generated");
+  EXPECT_GT(pieces, 1);
+  EXPECT_FALSE(plain.text.empty());
+  EXPECT_EQ(joined, plain.text);
+  EXPECT_EQ(streamed.text, plain.text);
+  EXPECT_EQ(streamed.generated_tokens, plain.generated_tokens);
+  // Another seed samples another answer (at this temperature the tiny model varies a lot).
+  options.seed = 99;
+  EXPECT_NE(AskOk("After how many crossings does a loop become hot?", options).text, plain.text);
+}
+
 TEST_F(AnswerTest, AFollowUpIsSearchedWithThePreviousQuestion) {
   Open();
   IngestPaper();

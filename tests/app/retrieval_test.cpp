@@ -2,6 +2,8 @@
 // real pipeline; the vector index kept consistent with the catalog.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -102,6 +104,57 @@ TEST_F(RetrievalTest, WithAModelSearchIsHybridAndVectorModeIsDeterministic) {
   EXPECT_EQ(v1.mode, "vector");
   ASSERT_EQ(v1.results.size(), 4u);  // every chunk, ranked
   EXPECT_EQ(Ids(v1), Ids(v2));
+}
+
+// Searches run side by side on connections of their own, while a document is ingested: each
+// gets the results it gets alone.
+TEST_F(RetrievalTest, ConcurrentSearchesGiveTheResultsEachGivesAlone) {
+  WithEmbeddingModel();
+  Open();
+  IngestDocs();
+  const std::vector<std::string> queries = {"refund policy", "where do staff park", "badge reception",
+                                            "canteen noon"};
+  std::vector<std::vector<int64_t>> alone;
+  for (const auto& q : queries) alone.push_back(Ids(Find(q, SearchMode::kHybrid)));
+  Write(dir_ / "late/lockers.txt", "Lockers. Each employee gets a locker key from facilities.");
+  std::atomic<int> mismatches{0}, errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        size_t q = static_cast<size_t>(t + i) % queries.size();
+        auto r = kb_->Search(queries[q], SearchOptions{.k = 10, .mode = SearchMode::kHybrid});
+        if (!r.ok()) {
+          ++errors;
+        } else if (Ids(*r) != alone[q]) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  auto late = kb_->Ingest({dir_ / "late"}, {});
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(late.ok()) << late.status().ToString();
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(mismatches, 0);  // the late document matches none of the queries' words
+}
+
+TEST_F(RetrievalTest, EmbedGivesTheModelsVectorsForAnyText) {
+  Open();
+  EXPECT_EQ(kb_->Embed({"refund"}, false).status().code(), StatusCode::kFailedPrecondition);
+  WithEmbeddingModel();
+  Open();
+  auto e = kb_->Embed({"refund policy", "parking"}, false);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->model, "tiny-embed.gguf");
+  ASSERT_EQ(e->vectors.size(), 2u);
+  EXPECT_EQ(static_cast<int>(e->vectors[0].size()), fixtures::kTinyEmbeddingDimension);
+  EXPECT_NE(e->vectors[0], e->vectors[1]);
+  EXPECT_GE(e->tokens, 3);
+  auto again = kb_->Embed({"refund policy"}, false);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->vectors[0], e->vectors[0]);
+  EXPECT_EQ(kb_->Embed({}, false).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(RetrievalTest, ADeletedDocumentLeavesEveryModeAtOnce) {

@@ -113,6 +113,9 @@ struct SearchOptions {
 struct SearchResults {
   std::string mode;  // "lexical" (BM25), "vector" or "hybrid"
   std::vector<SearchHit> results;
+  // Query words too common in a large collection to select passages by (storage's
+  // kLexicalRowBudget): BM25 matched on the others. Vector search still read the whole query.
+  std::vector<std::string> skipped_words;
 };
 
 // A turn of an earlier conversation, for follow-up questions.
@@ -254,6 +257,12 @@ struct IngestReport {
   std::vector<IngestedFile> failed;
 };
 
+struct TextEmbeddings {
+  std::string model;                         // the model's id (its file name)
+  std::vector<std::vector<float>> vectors;   // one per text, in order
+  int64_t tokens = 0;                        // tokens read, prefixes included
+};
+
 struct IngestProgress {
   int64_t files_total = 0;
   int64_t files_done = 0;    // ingested or failed
@@ -306,6 +315,12 @@ class KnowledgeBase {
   virtual Result<std::filesystem::path> OriginalFile(int64_t id) = 0;
   // kNotFound for an unknown job.
   virtual Result<JobInfo> GetJob(int64_t id) = 0;
+
+  // Vectors of `texts` from the configured embedding model (the OpenAI-compatible
+  // /v1/embeddings), each L2-normalised, with the model's name and the tokens read.
+  // `as_query` applies the model's query prefix, otherwise its document prefix.
+  // kFailedPrecondition without an embedding model; kInvalidArgument for no texts.
+  virtual Result<TextEmbeddings> Embed(const std::vector<std::string>& texts, bool as_query) = 0;
   // Takes a file already written to `staged` (moved, not copied) under the name the user gave
   // it: it is kept in Config::uploads_dir() and queued for ingestion (the background workers
   // take it, or the next Ingest call). kInvalidArgument for a name with nothing usable in it.
