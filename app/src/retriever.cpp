@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <future>
 #include <map>
 #include <set>
 
@@ -453,6 +454,17 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   CLOISTER_ASSIGN_OR_RETURN(storage::ChunkFilter filter, ToChunkFilter(catalog, o.filters));
   const int pool = std::max(o.k * 4, 40);
 
+  // Hybrid: the query's embedding and the FAISS search run on a thread of their own while BM25
+  // runs on this one, so the query costs the slower of the two rather than their sum.
+  const bool semantic = mode != SearchMode::kLexical && !query.empty();
+  const int vector_n = filter.empty() ? pool * 2 : pool * 8;  // filtered-out chunks are dropped later
+  std::future<Result<std::vector<std::pair<int64_t, double>>>> vector_ranking;
+  if (semantic && mode == SearchMode::kHybrid) {
+    vector_ranking = std::async(std::launch::async, [this, space, &query, vector_n] {
+      return VectorRanking(*space, query, vector_n);
+    });
+  }
+
   std::vector<int64_t> lexical_ids;
   storage::LexicalSearchInfo lexical_info;
   std::map<int64_t, std::string> snippets;
@@ -467,9 +479,10 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   }
   std::vector<int64_t> vector_ids;
   std::map<int64_t, double> similarity;
-  if (mode != SearchMode::kLexical && !query.empty()) {
+  if (semantic) {
     // Over-fetch: filtered-out and invisible chunks are dropped after the index answers.
-    CLOISTER_ASSIGN_OR_RETURN(auto ranked, VectorRanking(*space, query, filter.empty() ? pool * 2 : pool * 8));
+    CLOISTER_ASSIGN_OR_RETURN(auto ranked, vector_ranking.valid() ? vector_ranking.get()
+                                                                  : VectorRanking(*space, query, vector_n));
     std::vector<int64_t> ids;
     for (const auto& [id, score] : ranked) {
       ids.push_back(id);

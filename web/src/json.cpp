@@ -169,6 +169,11 @@ std::string SearchJson(const app::SearchResults& results) {
   auto o = NewObject();
   o->set("mode", results.mode);
   o->set("results", list);
+  if (!results.skipped_words.empty()) {
+    Poco::JSON::Array::Ptr skipped = new Poco::JSON::Array;
+    for (const auto& w : results.skipped_words) skipped->add(w);
+    o->set("skipped_words", skipped);
+  }
   return Stringify(o);
 }
 
