@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -99,6 +100,20 @@ class LocalChat final : public ChatBackend {
   std::unique_ptr<generate::Engine> engine_;
   std::string name_;
 };
+
+// The data folder a backup was taken from, recorded in the backup's catalog.
+constexpr std::string_view kBackupDataDirSetting = "backup_data_dir";
+
+// Copies `from` to `to` (parents created), counting it in `report`.
+cloister::Status CopyInto(const fs::path& from, const fs::path& to, BackupReport* report) {
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (!ec) fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  if (ec) return FailedPrecondition("cannot copy " + from.string() + " to " + to.string() + ": " + ec.message());
+  ++report->files;
+  report->bytes += static_cast<int64_t>(fs::file_size(to, ec));
+  return cloister::Status::Ok();
+}
 
 class KnowledgeBaseImpl final : public KnowledgeBase {
  public:
@@ -448,6 +463,57 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
                                });
   }
 
+  Result<BackupReport> Backup(const fs::path& dest) override {
+    auto started = std::chrono::steady_clock::now();
+    std::error_code ec;
+    if (fs::exists(dest, ec) && !fs::is_empty(dest, ec)) {
+      return FailedPrecondition("the backup folder " + dest.string() + " is not empty; give a new or empty folder");
+    }
+    CLOISTER_RETURN_IF_ERROR(EnsureDirectory(dest));
+    BackupReport report;
+    report.folder = dest;
+    const fs::path catalog_copy = dest / config_.catalog_path().filename();
+    {
+      // The catalog from a connection of its own, so the backup's read transaction holds up no one.
+      CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+      CLOISTER_RETURN_IF_ERROR(reader->BackupTo(catalog_copy));
+    }
+    {
+      // Where it came from, for restoring uploads into another data folder (RestoreBackup).
+      CLOISTER_ASSIGN_OR_RETURN(storage::Catalog copy, storage::Catalog::Open(catalog_copy, {}));
+      CLOISTER_RETURN_IF_ERROR(copy.SetSetting(kBackupDataDirSetting, fs::absolute(config_.data_dir).lexically_normal().string()));
+      CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, copy.Stats());
+      for (const auto& [status, n] : stats.documents) report.documents += n;
+      report.chunks = stats.chunks;
+      report.embeddings = stats.embeddings;
+    }
+    report.files = 1;
+    report.bytes = static_cast<int64_t>(fs::file_size(catalog_copy, ec));
+    {
+      std::lock_guard lock(mu_);
+      CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
+      CLOISTER_RETURN_IF_ERROR(retriever_->Save());
+      fs::path index = retriever_->serving_index_path();
+      if (!index.empty() && fs::is_regular_file(index, ec)) {
+        fs::path target = dest / index.lexically_relative(config_.data_dir);
+        CLOISTER_RETURN_IF_ERROR(CopyInto(index, target, &report));
+      }
+    }
+    if (fs::is_directory(config_.uploads_dir(), ec)) {
+      for (auto it = fs::recursive_directory_iterator(config_.uploads_dir(), ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        if (!it->is_regular_file(ec)) continue;
+        fs::path target = dest / it->path().lexically_relative(config_.data_dir);
+        CLOISTER_RETURN_IF_ERROR(CopyInto(it->path(), target, &report));
+      }
+      if (ec) return FailedPrecondition("cannot read " + config_.uploads_dir().string() + ": " + ec.message());
+    }
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    log::Info("backup", "backup written", {{"folder", dest.string()}, {"files", std::to_string(report.files)},
+                                           {"bytes", std::to_string(report.bytes)}});
+    return report;
+  }
+
   cloister::Status StartBackground() override {
     CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
     watcher_ = std::make_unique<InboxWatcher>(
@@ -643,6 +709,80 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
 };
 
 }  // namespace
+
+Result<BackupReport> RestoreBackup(const Config& config, const fs::path& src, bool replace) {
+  auto started = std::chrono::steady_clock::now();
+  const fs::path catalog_name = config.catalog_path().filename();
+  const fs::path backup_catalog = src / catalog_name;
+  std::error_code ec;
+  if (!fs::is_regular_file(backup_catalog, ec)) {
+    return NotFound(src.string() + " holds no " + catalog_name.string() + "; is it a folder `cloister backup` wrote?");
+  }
+  CLOISTER_RETURN_IF_ERROR(storage::Catalog::Check(backup_catalog));
+
+  CLOISTER_RETURN_IF_ERROR(EnsureDirectory(config.data_dir));
+  const std::vector<fs::path> kept = {catalog_name, fs::path("vectors"), fs::path("uploads")};
+  if (fs::exists(config.catalog_path(), ec)) {
+    if (!replace) {
+      return FailedPrecondition(config.data_dir.string() + " already has a catalog; stop the service and "
+                                "restore with --replace to move the current data aside");
+    }
+    std::time_t now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", std::gmtime(&now));
+    fs::path aside = config.data_dir / (std::string("replaced-") + stamp);
+    CLOISTER_RETURN_IF_ERROR(EnsureDirectory(aside));
+    for (const fs::path& name : kept) {
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        fs::path from = config.data_dir / (name.string() + suffix);
+        if (!fs::exists(from, ec)) continue;
+        fs::rename(from, aside / from.filename(), ec);
+        if (ec) return FailedPrecondition("cannot move " + from.string() + " aside: " + ec.message());
+      }
+    }
+    log::Info("restore", "current data moved aside", {{"folder", aside.string()}});
+  }
+
+  BackupReport report;
+  report.folder = src;
+  // Everything but the catalog first: the catalog appearing is what makes the data folder live.
+  for (auto it = fs::recursive_directory_iterator(src, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    fs::path rel = it->path().lexically_relative(src);
+    if (rel == catalog_name || rel.begin()->string().starts_with(catalog_name.string())) continue;
+    CLOISTER_RETURN_IF_ERROR(CopyInto(it->path(), config.data_dir / rel, &report));
+  }
+  if (ec) return FailedPrecondition("cannot read " + src.string() + ": " + ec.message());
+  fs::path partial = config.catalog_path();
+  partial += ".restoring";
+  CLOISTER_RETURN_IF_ERROR(CopyInto(backup_catalog, partial, &report));
+  {
+    CLOISTER_ASSIGN_OR_RETURN(storage::Catalog restored, storage::Catalog::Open(partial, {}));
+    CLOISTER_ASSIGN_OR_RETURN(std::optional<std::string> from_dir, restored.GetSetting(kBackupDataDirSetting));
+    std::string here = fs::absolute(config.data_dir).lexically_normal().string();
+    if (from_dir && *from_dir != here) {
+      const std::string old_uploads = (fs::path(*from_dir) / "uploads").string();
+      const std::string new_uploads = (fs::path(here) / "uploads").string();
+      CLOISTER_ASSIGN_OR_RETURN(int moved, restored.RenameDocumentsUnder(old_uploads, new_uploads));
+      CLOISTER_RETURN_IF_ERROR(restored.RenameJobsUnder(old_uploads, new_uploads).status());
+      if (moved > 0) log::Info("restore", "uploaded files found in the new data folder", {{"documents", std::to_string(moved)}});
+    }
+    CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, restored.Stats());
+    for (const auto& [status, n] : stats.documents) report.documents += n;
+    report.chunks = stats.chunks;
+    report.embeddings = stats.embeddings;
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    fs::path side = partial;
+    side += suffix;
+    fs::remove(side, ec);
+  }
+  fs::rename(partial, config.catalog_path(), ec);
+  if (ec) return FailedPrecondition("cannot put the catalog in place at " + config.catalog_path().string() + ": " + ec.message());
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
 
 SearchOptions SearchDefaults(const Config& config) {
   SearchOptions o;

@@ -418,6 +418,11 @@ Status Retriever::Save() {
   return st;
 }
 
+fs::path Retriever::serving_index_path() const {
+  std::shared_ptr<Space> space = Serving();
+  return space ? config_.index_path(space->model_id) : fs::path();
+}
+
 std::string Retriever::index_kind() const {
   std::shared_ptr<Space> space = Serving();
   return space ? space->GetIndex()->kind() : "none";

@@ -94,6 +94,8 @@ class Retriever {
   Status Maintain(storage::Catalog& catalog);
   // Writes the index file if it changed since the last save.
   Status Save();
+  // The file the serving model's index is saved to; empty without a model.
+  std::filesystem::path serving_index_path() const;
   std::string index_kind() const;
   int64_t index_size() const;
 

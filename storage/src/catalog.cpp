@@ -112,6 +112,21 @@ Result<Catalog> Catalog::Open(const std::filesystem::path& path, const OpenOptio
   return Catalog(std::move(db));
 }
 
+Status Catalog::Check(const std::filesystem::path& path) {
+  CLOISTER_ASSIGN_OR_RETURN(Database db, Database::Open(path, {.read_only = true}));
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db.Prepare("PRAGMA integrity_check(10)"));
+  CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+  std::string verdict = row ? st.ColumnText(0) : "no answer";
+  if (verdict != "ok") return DataLoss(path.string() + " is damaged: " + verdict);
+  CLOISTER_ASSIGN_OR_RETURN(int64_t version, db.QueryInt64("PRAGMA user_version"));
+  if (version > kSchemaVersion) {
+    return FailedPrecondition(path.string() + " was written by a newer Cloister (schema " +
+                              std::to_string(version) + ", this one reads up to " +
+                              std::to_string(kSchemaVersion) + ")");
+  }
+  return Status::Ok();
+}
+
 Result<int64_t> Catalog::EnsureCollection(std::string_view name, std::string_view folder) {
   if (name.empty()) return InvalidArgument("collection name is empty; give it a name");
   CLOISTER_ASSIGN_OR_RETURN(Statement statement,

@@ -190,6 +190,20 @@ Result<int> Catalog::RenameDocumentsUnder(std::string_view old_dir, std::string_
                      });
 }
 
+Result<int> Catalog::RenameJobsUnder(std::string_view old_dir, std::string_view new_dir) {
+  CLOISTER_ASSIGN_OR_RETURN(PathRange range, UnderDirectory(old_dir, "the old folder"));
+  CLOISTER_ASSIGN_OR_RETURN(std::string new_prefix, DirectoryPrefix(new_dir, "the new folder"));
+  return RunCounting(db_,
+                     "UPDATE jobs SET path = ?3 || CAST(substr(CAST(path AS BLOB), ?4) AS "
+                     "TEXT) WHERE path >= ?1 AND path < ?2",
+                     [&](Statement& st) -> Status {
+                       CLOISTER_RETURN_IF_ERROR(st.Bind(1, range.low));
+                       CLOISTER_RETURN_IF_ERROR(st.Bind(2, range.high));
+                       CLOISTER_RETURN_IF_ERROR(st.Bind(3, new_prefix));
+                       return st.Bind(4, range.low.size() + 1);
+                     });
+}
+
 Result<int> Catalog::DeleteDocumentsAtPath(std::string_view path) {
   return RunCounting(db_, "DELETE FROM documents WHERE " + std::string(kTopLevelAtPath),
                      [&](Statement& st) { return st.Bind(1, path); });

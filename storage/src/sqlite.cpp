@@ -289,6 +289,62 @@ Result<int64_t> Database::QueryInt64(std::string_view sql) const {
   return statement.ColumnInt64(0);
 }
 
+Status Database::BackupTo(const fs::path& dest) const {
+  if (dest.empty()) return InvalidArgument("backup destination is empty");
+  fs::path partial = dest;
+  partial += ".partial";
+  std::error_code ec;
+  fs::remove(partial, ec);
+  sqlite3* out = nullptr;
+  int rc = sqlite3_open_v2(SqliteFileName(partial).c_str(), &out,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  auto close_out = [&] {
+    sqlite3_close_v2(out);
+    out = nullptr;
+  };
+  if (rc != SQLITE_OK) {
+    Status st = SqliteStatus(out, rc, "").WithContext("creating backup " + partial.string());
+    close_out();
+    return st;
+  }
+  // The online backup API: every page in one read transaction (step -1), so the copy is the
+  // database as of one instant while writers go on beside it (WAL).
+  sqlite3_backup* backup = sqlite3_backup_init(out, "main", impl_->db, "main");
+  if (backup == nullptr) {
+    Status st = SqliteStatus(out, sqlite3_errcode(out), "").WithContext("starting backup to " + dest.string());
+    close_out();
+    return st;
+  }
+  for (;;) {
+    rc = sqlite3_backup_step(backup, -1);
+    if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) break;
+    sqlite3_sleep(50);  // only while another connection holds an exclusive lock
+  }
+  int finished = sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE || finished != SQLITE_OK) {
+    Status st = SqliteStatus(out, rc != SQLITE_DONE ? rc : finished, "")
+                    .WithContext("backing up " + impl_->path.string() + " to " + dest.string());
+    close_out();
+    fs::remove(partial, ec);
+    return st;
+  }
+  // The copy keeps the source's journal mode in its header; fold any WAL into the file so that
+  // the backup is one self-contained file.
+  sqlite3_exec(out, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  rc = sqlite3_close(out);
+  out = nullptr;
+  if (rc != SQLITE_OK) return Internal("closing backup " + partial.string() + " failed");
+  fs::path wal = partial;
+  wal += "-wal";
+  fs::remove(wal, ec);
+  fs::path shm = partial;
+  shm += "-shm";
+  fs::remove(shm, ec);
+  fs::rename(partial, dest, ec);
+  if (ec) return FailedPrecondition("cannot move the backup to " + dest.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
 int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(impl_->db); }
 int Database::Changes() const { return sqlite3_changes(impl_->db); }
 int64_t Database::TotalChanges() const { return sqlite3_total_changes64(impl_->db); }

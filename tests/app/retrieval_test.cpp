@@ -2,9 +2,8 @@
 // real pipeline; the vector index kept consistent with the catalog.
 #include <gtest/gtest.h>
 
-#include <atomic>
-
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <thread>

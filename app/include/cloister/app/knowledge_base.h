@@ -263,6 +263,16 @@ struct TextEmbeddings {
   int64_t tokens = 0;                        // tokens read, prefixes included
 };
 
+struct BackupReport {
+  std::filesystem::path folder;
+  int64_t documents = 0;
+  int64_t chunks = 0;
+  int64_t embeddings = 0;
+  int64_t files = 0;   // files copied: catalog, vector index, uploads
+  int64_t bytes = 0;
+  double seconds = 0;
+};
+
 struct IngestProgress {
   int64_t files_total = 0;
   int64_t files_done = 0;    // ingested or failed
@@ -340,6 +350,14 @@ class KnowledgeBase {
   // StartBackground does the same on a thread of its own.
   virtual cloister::Status Reembed(const std::function<void(const StatusReport::Reembedding&)>& progress) = 0;
 
+  // Copies what Cloister keeps into `dest` (created; it must not exist or be empty): the
+  // catalog as of one instant (SQLite's online backup: searches and ingestion go on meanwhile),
+  // the serving model's vector index, and the files uploaded over HTTP. Files in the inbox are
+  // the user's and are not copied. An index copy a few documents ahead of or behind the catalog
+  // copy is repaired from the stored embeddings when the backup is restored and opened.
+  // kFailedPrecondition when `dest` is not empty or cannot be written.
+  virtual Result<BackupReport> Backup(const std::filesystem::path& dest) = 0;
+
   // serve: resumes interrupted jobs, starts the ingestion workers and the inbox watcher, and
   // re-embeds in the background when the embedding model changed.
   // kFailedPrecondition when the inbox cannot be watched.
@@ -348,6 +366,14 @@ class KnowledgeBase {
   // finish, stops the workers.
   virtual void StopBackground() = 0;
 };
+
+// Puts the backup in `src` (as KnowledgeBase::Backup wrote it) in place as config.data_dir's
+// catalog, index and uploads. The service must be stopped. The backup's catalog is checked
+// first (kDataLoss when damaged, nothing touched). When the data folder already has a catalog,
+// `replace` moves the current catalog, index and uploads aside into
+// data_dir/replaced-<time>/ (never deleted); without it that is kFailedPrecondition. Uploaded
+// files restored into another data folder are found there (their paths are rewritten).
+Result<BackupReport> RestoreBackup(const Config& config, const std::filesystem::path& src, bool replace);
 
 // Search options with the configured fusion constant and weights (Config::retrieval).
 SearchOptions SearchDefaults(const Config& config);

@@ -271,6 +271,8 @@ class Catalog {
   // bytes: '%' and '_' are ordinary characters, and "/in" does not cover "/inbox/a". Returns how
   // many rows changed. kInvalidArgument for an empty directory.
   Result<int> RenameDocumentsUnder(std::string_view old_dir, std::string_view new_dir);
+  // The same for the paths of jobs, finished or not (a restored backup in another data folder).
+  Result<int> RenameJobsUnder(std::string_view old_dir, std::string_view new_dir);
   // Deletes the top-level documents at exactly `path` with everything inside them; returns how
   // many top-level documents went.
   Result<int> DeleteDocumentsAtPath(std::string_view path);
@@ -393,6 +395,15 @@ class Catalog {
 
   // The path the catalog was opened from.
   const std::filesystem::path& path() const { return db_.path(); }
+
+  // ---- Backup ----
+  // The catalog as of one instant, copied to `dest` while others keep reading and writing
+  // (Database::BackupTo).
+  Status BackupTo(const std::filesystem::path& dest) const { return db_.BackupTo(dest); }
+  // Whether the file at `path` is a sound catalog this version can open: SQLite's
+  // integrity_check passes and the schema is not newer than ours. kDataLoss naming the first
+  // problem found; kNotFound for a missing file; kFailedPrecondition for a newer schema.
+  static Status Check(const std::filesystem::path& path);
 
  private:
   explicit Catalog(Database db) : db_(std::move(db)) {}

@@ -161,6 +161,12 @@ class Database {
   // e.g. "PRAGMA user_version". kNotFound when it returns no row.
   Result<int64_t> QueryInt64(std::string_view sql) const;
 
+  // Copies the whole database, as of one instant, into a new file at `dest` (replaced if it
+  // exists) with SQLite's online backup API; other connections may read and write meanwhile.
+  // Written beside `dest` and renamed into place, so `dest` is never a partial copy.
+  // kFailedPrecondition when `dest` cannot be written.
+  Status BackupTo(const std::filesystem::path& dest) const;
+
   // The rowid of the most recent successful INSERT on this connection (0 if none).
   int64_t LastInsertRowId() const;
   // Rows changed by the most recent INSERT, UPDATE or DELETE on this connection.
