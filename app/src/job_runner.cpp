@@ -3,6 +3,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "cloister/core/failpoint.h"
 #include "cloister/core/files.h"
 #include "cloister/core/log.h"
 #include "cloister/ingest/format.h"
@@ -256,6 +257,12 @@ Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, co
   JobOutcome out;
   out.job_id = job.id;
   out.path = job.path;
+  // A job interrupted after embedding (the process was killed) left invisible chunks whose
+  // vectors the saved index may hold: out of the index with them, or they stay there orphaned.
+  if (ctx.forget) {
+    CLOISTER_ASSIGN_OR_RETURN(auto leftovers, catalog.ChunksOfJob(job.id));
+    ctx.forget(IdsOf(leftovers));
+  }
   CLOISTER_RETURN_IF_ERROR(catalog.DiscardJobDocuments(job.id).status());
   auto hash = ingest::HashFile(job.path);
   if (!hash.ok()) {
@@ -293,7 +300,9 @@ Result<JobOutcome> RunJob(storage::Catalog& catalog, const storage::Job& job, co
     CLOISTER_RETURN_IF_ERROR(RecordFailure(catalog, job, *hash, extracted, ctx, &out));
     return out;
   }
+  Failpoint("ingest_before_finalize");
   CLOISTER_RETURN_IF_ERROR(Finalize(catalog, job, ctx));
+  Failpoint("ingest_before_done");
   CLOISTER_RETURN_IF_ERROR(catalog.SetJobDocument(job.id, out.document_ids.front()));
   CLOISTER_RETURN_IF_ERROR(catalog.SetJobState(job.id, JobState::kDone));
   out.ok = true;

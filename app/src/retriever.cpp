@@ -1,8 +1,12 @@
 #include "retriever.h"
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <future>
 #include <map>
@@ -101,11 +105,29 @@ Result<std::shared_ptr<Retriever::Space>> Retriever::OpenSpace(const ModelEntry&
   return space;
 }
 
+// Index files a killed process was writing ("<model>.faiss.tmp.<pid>.<n>") stay behind: those
+// of processes that no longer run are removed (another live process may be writing its own).
+static void RemoveAbandonedIndexFiles(const fs::path& dir) {
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    size_t tmp = name.find(".faiss.tmp.");
+    if (tmp == std::string::npos) continue;
+    long pid = std::strtol(name.c_str() + tmp + 11, nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+      std::error_code removed;
+      fs::remove(it->path(), removed);
+      log::Info("index", "removed an index file a stopped process left unfinished", {{"file", it->path().string()}});
+    }
+  }
+}
+
 Status Retriever::Open(const std::optional<ModelEntry>& model, const std::vector<ModelEntry>& available,
                        storage::Catalog& catalog) {
   // Indexes lived in one file before they were kept per model; the stored vectors rebuild it.
   std::error_code ec;
   fs::remove(config_.data_dir / "vectors.faiss", ec);
+  RemoveAbandonedIndexFiles(config_.data_dir / "vectors");
   if (!model) return Status::Ok();
   CLOISTER_ASSIGN_OR_RETURN(std::shared_ptr<Space> configured, OpenSpace(*model));
   CLOISTER_ASSIGN_OR_RETURN(std::optional<std::string> active, catalog.GetSetting(kActiveModelSetting));

@@ -1,5 +1,6 @@
 #include "faiss_index.h"
 
+#include <fcntl.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
@@ -19,6 +20,8 @@
 #include <system_error>
 #include <unordered_set>
 #include <utility>
+
+#include "cloister/core/failpoint.h"
 
 namespace cloister::index {
 namespace fs = std::filesystem;
@@ -500,9 +503,21 @@ Status FaissIndex::Save(const fs::path& path) const {
     fs::remove(tmp, ignored);
     return Internal("cannot write vector index " + tmp.string() + ": " + e.what());
   }
+  // On disk before it replaces the old file, and the rename itself on disk after: a power cut
+  // leaves the old index or the new one, never a name pointing at unwritten blocks.
+  if (int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  Failpoint("index_before_rename");
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) return Internal("cannot rename vector index onto " + path.string() + ": " + ec.message());
+  if (int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
   return Status::Ok();
 }
 

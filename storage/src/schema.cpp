@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "cloister/core/failpoint.h"
 #include "cloister/core/log.h"
 #include "migrations.h"
 
@@ -43,6 +44,7 @@ Status Apply(Database& db, const internal::Migration& migration) {
   CLOISTER_ASSIGN_OR_RETURN(int current, SchemaVersion(db));
   if (current >= migration.version) return Status::Ok();
   CLOISTER_RETURN_IF_ERROR(db.Exec(migration.sql).WithContext(where));
+  Failpoint("migration_before_commit");
   CLOISTER_RETURN_IF_ERROR(
       db.Exec("PRAGMA user_version = " + std::to_string(migration.version)).WithContext(where));
   return tx.Commit().WithContext(where);
