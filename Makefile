@@ -1,7 +1,7 @@
 # Cloister's two commands (README quick start):
 #   make run    install what is missing, build, start the service (./data, ./inbox, port 8080)
 #   make test   install what is missing, build, run every test
-# Other targets: make build, make deps, make clean, make bench.
+# Other targets: make build, make deps, make clean, make bench, make bench-http.
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 PORT ?= 8080
 CMAKE_ARGS ?=
 
-.PHONY: all run test build deps configure clean bench
+.PHONY: all run test build deps configure clean bench bench-http
 
 all: build
 
@@ -33,6 +33,11 @@ test: build
 
 bench: build
 	$(BUILD_DIR)/bin/bench_ingest
+
+# The real server under load from wrk (docs/benchmarks.md, bench_http); about 3 minutes.
+bench-http: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target cloister bench_http
+	$(BUILD_DIR)/bin/bench_http
 
 clean:
 	rm -rf $(BUILD_DIR)

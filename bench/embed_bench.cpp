@@ -24,14 +24,7 @@
 // were seen on 2 busy cores). A measurement counts only if its process used at least 90% of
 // threads x wall time in CPU; a disturbed one is repeated, up to `attempts` times, and the
 // report says how many were discarded and whether any disturbed one had to be kept.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -42,14 +35,13 @@
 
 #include "cloister/embed/embedder.h"
 #include "cloister/llm/runtime.h"
+#include "bench_util.h"
 #include "cloister/llm/synthetic.h"
-
-extern char** environ;
 
 namespace {
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using namespace cloister::bench;  // bench_util.h
+
 const char kSeparator[] = "<#sep#>";
 #ifdef CLOISTER_LLAMA_EMBEDDING
 const char kReference[] = CLOISTER_LLAMA_EMBEDDING;
@@ -67,31 +59,6 @@ struct Args {
   fs::path corpus = fs::path(CLOISTER_SHARED_DIR) / "eval/xquad/beir-en/corpus.jsonl";
   fs::path keep;  // write the model and texts here and keep them
 };
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double CpuSeconds(const rusage& u) {
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double ProcessCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return CpuSeconds(u);
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "bench_embed: %s\n", what.c_str());
-  std::exit(2);
-}
 
 void AppendUtf8(std::string& out, unsigned cp) {
   if (cp < 0x80) {
@@ -171,30 +138,6 @@ void WriteFile(const fs::path& path, const std::string& content) {
   if (!out) Die("cannot write " + path.string());
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-fs::path BuildModel(const fs::path& dir) {
-  auto spec = cloister::llm::SyntheticModelSpec::BgeSmallShape(fs::path(CLOISTER_VOCAB_DIR) /
-                                                                "ggml-vocab-bert-bge.gguf");
-  fs::path f16 = dir / "bge-small-shape-f16.gguf", q8 = dir / "bge-small-shape-q8_0.gguf";
-  auto start = Clock::now();
-  cloister::Status st = cloister::llm::WriteSyntheticModel(spec, f16);
-  if (!st.ok()) Die("cannot write the model: " + st.ToString());
-  st = cloister::llm::QuantizeModel(f16, q8, "Q8_0");
-  if (!st.ok()) Die("cannot quantize the model: " + st.ToString());
-  std::printf("model: %s (%.1f MiB, Q8_0 of random weights), built in %.1f s\n", q8.filename().c_str(),
-              static_cast<double>(fs::file_size(q8)) / (1 << 20), Seconds(start));
-  std::fflush(stdout);
-  fs::remove(f16);
-  return q8;
-}
-
-// Whether a process with `threads` threads had its cores for the whole run.
-bool Undisturbed(double cpu, double wall, int threads) { return cpu >= 0.9 * threads * wall; }
-
 struct OurRun {
   double seconds = 0;  // EmbedStats: tokenisation and decode
   double wall = 0;     // around Embed(), including normalisation and copies
@@ -224,35 +167,6 @@ OurRun RunOurs(const fs::path& model, const std::vector<std::string>& texts, int
   run.tokens = after.tokens - before.tokens;
   run.truncated = after.truncated - before.truncated;
   return run;
-}
-
-struct Timed {
-  double wall = 0;
-  double cpu = 0;  // user + system of the child, all threads
-};
-
-// Runs argv with stdout and stderr into files; dies unless it exits 0.
-Timed TimeProcess(std::vector<std::string> args, const fs::path& out, const fs::path& err) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  auto start = Clock::now();
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) Die("cannot start " + args[0]);
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  Timed t{Seconds(start), CpuSeconds(usage)};
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    Die(args[0] + " failed; see " + err.string());
-  }
-  return t;
 }
 
 struct TheirRun {
@@ -300,13 +214,6 @@ TheirRun RunTheirs(const fs::path& dir, const fs::path& model, const Args& args)
   return run;
 }
 
-double LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1;
-  in >> load;
-  return load;
-}
-
 Args ParseArgs(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -323,16 +230,6 @@ Args ParseArgs(int argc, char** argv) {
   }
   if (a.threads == 0) a.threads = cloister::llm::DefaultThreads();
   return a;
-}
-
-fs::path WorkDir(const Args& args) {
-  if (!args.keep.empty()) {
-    fs::create_directories(args.keep);
-    return args.keep;
-  }
-  std::string pattern = (fs::temp_directory_path() / "cloister-bench-embed-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) Die("mkdtemp failed");
-  return pattern;
 }
 
 struct Attempts {
@@ -423,8 +320,11 @@ void Record(Medians& m, const OurRun& ours, const TheirRun& theirs) {
 int main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   double load_before = LoadAverage();
-  fs::path dir = WorkDir(args);
-  fs::path model = BuildModel(dir);
+  fs::path dir = WorkDir(args.keep, "cloister-bench-embed");
+  fs::path model = dir / "bge-small-shape-q8_0.gguf";
+  BuildQuantizedModel(
+      cloister::llm::SyntheticModelSpec::BgeSmallShape(fs::path(CLOISTER_VOCAB_DIR) / "ggml-vocab-bert-bge.gguf"),
+      model, "Q8_0");
   std::vector<std::string> texts = BuildTexts(args.corpus, args.texts, args.words);
   std::string joined;
   for (const auto& t : texts) joined += (joined.empty() ? "" : kSeparator) + t;

@@ -24,12 +24,6 @@
 //
 // Disturbed runs (see bench/embed_bench.cpp): a measurement counts only if its process used at
 // least 90% of threads x wall in CPU time; otherwise it is repeated, up to `attempts` times.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,17 +36,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "cloister/generate/engine.h"
 #include "cloister/llm/runtime.h"
 #include "cloister/llm/synthetic.h"
 
-extern char** environ;
-
 namespace {
 
-namespace fs = std::filesystem;
+using namespace cloister::bench;  // bench_util.h
 namespace gen = cloister::generate;
-using Clock = std::chrono::steady_clock;
+
 #ifdef CLOISTER_LLAMA_BENCH
 const char kReference[] = CLOISTER_LLAMA_BENCH;
 const char kBatched[] = CLOISTER_LLAMA_BATCHED_BENCH;
@@ -71,33 +64,6 @@ struct Args {
   fs::path model;  // empty: build the Qwen2.5-0.5B-shaped model
   fs::path keep;
 };
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "bench_generate: %s\n", what.c_str());
-  std::exit(2);
-}
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double CpuSeconds(const rusage& u) {
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double ProcessCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return CpuSeconds(u);
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-bool Undisturbed(double cpu, double wall, int threads) { return cpu >= 0.9 * threads * wall; }
 
 // The "text" of a BEIR corpus line (quotes, backslashes and \n unescaped; \uXXXX left as is:
 // the text only has to look like a passage).
@@ -145,19 +111,10 @@ std::string BuildRagPrompt(const gen::Engine& engine, const fs::path& corpus, in
 }
 
 fs::path BuildModel(const fs::path& dir) {
-  auto spec = cloister::llm::SyntheticModelSpec::Qwen25HalfBShape(fs::path(CLOISTER_VOCAB_DIR) /
-                                                                  "ggml-vocab-qwen2.gguf");
-  fs::path f16 = dir / "qwen2.5-0.5b-shape-f16.gguf", q4 = dir / "qwen2.5-0.5b-shape-q4_k_m.gguf";
-  auto start = Clock::now();
-  cloister::Status st = cloister::llm::WriteSyntheticModel(spec, f16);
-  if (!st.ok()) Die("cannot write the model: " + st.ToString());
-  st = cloister::llm::QuantizeModel(f16, q4, "Q4_K_M");
-  if (!st.ok()) Die("cannot quantize the model: " + st.ToString());
-  fs::remove(f16);
-  std::printf("model: %s (%.1f MiB, Q4_K_M of random weights), built in %.1f s\n",
-              q4.filename().c_str(), static_cast<double>(fs::file_size(q4)) / (1 << 20),
-              Seconds(start));
-  std::fflush(stdout);
+  fs::path q4 = dir / "qwen2.5-0.5b-shape-q4_k_m.gguf";
+  BuildQuantizedModel(cloister::llm::SyntheticModelSpec::Qwen25HalfBShape(
+                          fs::path(CLOISTER_VOCAB_DIR) / "ggml-vocab-qwen2.gguf"),
+                      q4, "Q4_K_M");
   return q4;
 }
 
@@ -201,37 +158,6 @@ OurRun MeasureOurs(const std::function<double()>& measure, const Args& args, int
     std::fprintf(stderr, "  ours (%s) disturbed (%.0f%% CPU of %d threads over %.1f s), again\n",
                  what, 100 * run.cpu / (args.threads * run.wall), args.threads, run.wall);
   }
-}
-
-struct Timed {
-  double wall = 0;
-  double cpu = 0;
-};
-
-Timed TimeProcess(std::vector<std::string> args, const fs::path& out, const fs::path& err) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  auto start = Clock::now();
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) Die("cannot start " + args[0]);
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  Timed t{Seconds(start), CpuSeconds(usage)};
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) Die(args[0] + " failed; see " + err.string());
-  return t;
-}
-
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // The number after `"key":` in the first line of `text` holding `line_marker` (JSON from
@@ -286,12 +212,6 @@ std::vector<std::string> BatchedCommand(const fs::path& model, int tokens, int t
           "jsonl"};
 }
 
-std::string Joined(const std::vector<std::string>& args) {
-  std::string out;
-  for (const auto& a : args) out += (out.empty() ? "" : " ") + a;
-  return out;
-}
-
 // Runs a reference tool until a run had its cores (up to `attempts` times); its stdout and stderr.
 std::string MeasureTheirs(const fs::path& dir, const std::vector<std::string>& command,
                           const Args& args, int& discarded, int& kept) {
@@ -335,23 +255,6 @@ Args ParseArgs(int argc, char** argv) {
   }
   if (a.threads == 0) a.threads = cloister::llm::DefaultThreads();
   return a;
-}
-
-fs::path WorkDir(const Args& args) {
-  if (!args.keep.empty()) {
-    fs::create_directories(args.keep);
-    return args.keep;
-  }
-  std::string pattern = (fs::temp_directory_path() / "cloister-bench-generate-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) Die("mkdtemp failed");
-  return pattern;
-}
-
-double LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  double load = -1;
-  in >> load;
-  return load;
 }
 
 struct Figures {
@@ -484,7 +387,7 @@ void Report(const Args& args, const Figures& f, int prompt_tokens, const fs::pat
 int main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   double load_before = LoadAverage();
-  fs::path dir = WorkDir(args);
+  fs::path dir = WorkDir(args.keep, "cloister-bench-generate");
   fs::path model = args.model.empty() ? BuildModel(dir) : args.model;
   gen::EngineOptions options;  // production defaults but for threads and a context for the prompt
   options.threads = args.threads;

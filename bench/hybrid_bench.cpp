@@ -24,26 +24,19 @@
 // and that query restricted to the rarer words. Last, lexical throughput with `--clients`
 // threads sharing the KnowledgeBase against as many threads with a catalog connection each.
 // Resident memory (VmRSS) and the files' sizes on disk are printed along the way.
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <malloc.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
 #include <numeric>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,24 +45,17 @@
 #include "cloister/app/knowledge_base.h"
 #include "cloister/embed/embedder.h"
 #include "cloister/index/vector_index.h"
-#include "cloister/llm/synthetic.h"
 #include "cloister/storage/catalog.h"
+#include "synthetic_collection.h"
 
 namespace {
 
-namespace fs = std::filesystem;
 namespace storage = cloister::storage;
 using cloister::app::SearchMode;
-using Clock = std::chrono::steady_clock;
 
-constexpr int kDim = 384;
-constexpr int kClusters = 1000;
-constexpr float kSpread = 0.05f;
-constexpr int kChunksPerDocument = 20;
-constexpr int kSourcesPerDocument = 4;
+using namespace cloister::bench;  // bench_util.h and synthetic_collection.h
+
 constexpr int kWarmup = 20;
-constexpr int kDocumentsPerBatch = 50;  // ~1000 vectors per PutEmbeddings transaction
-constexpr char kModelFile[] = "bge-small-shape-q8_0.gguf";
 
 struct Args {
   int64_t chunks = 100000;
@@ -80,42 +66,6 @@ struct Args {
   int lexical_queries = 0;  // queries of the modes that run BM25; 0: as many as --queries
   int concurrent_queries = 100;
 };
-
-[[noreturn]] void Die(const std::string& message) {
-  std::fprintf(stderr, "bench_hybrid: %s\n", message.c_str());
-  std::exit(2);
-}
-
-void Check(const cloister::Status& status, const std::string& what) {
-  if (!status.ok()) Die(what + ": " + status.ToString());
-}
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double StatusMiB(const char* field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field, 0) == 0)
-      return std::strtod(line.c_str() + std::strlen(field), nullptr) / 1024;
-  }
-  return 0;
-}
-
-double LoadAverage() {
-  double load = 0;
-  std::ifstream("/proc/loadavg") >> load;
-  return load;
-}
 
 void PrintMemory(const char* when) {
   malloc_trim(0);
@@ -151,272 +101,6 @@ bool ParseArgs(int argc, char** argv, Args* a) {
          a->threads >= 0 && a->clients >= 0 && a->concurrent_queries > 0;
 }
 
-// ---- Texts ----
-
-std::vector<Poco::JSON::Object::Ptr> ReadJsonl(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) Die("cannot read " + path.string());
-  std::vector<Poco::JSON::Object::Ptr> out;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty())
-      out.push_back(Poco::JSON::Parser().parse(line).extract<Poco::JSON::Object::Ptr>());
-  }
-  return out;
-}
-
-struct Sentence {
-  std::string text;
-  int words = 0;
-};
-
-int CountWords(const std::string& s) {
-  int words = 0;
-  bool in_word = false;
-  for (char c : s) {
-    bool space = c == ' ' || c == '\n' || c == '\t';
-    if (!space && !in_word) ++words;
-    in_word = !space;
-  }
-  return words;
-}
-
-// Cut after '.', '?' or '!' followed by a space and an upper-case letter or a digit.
-std::vector<Sentence> SplitSentences(const std::string& text) {
-  std::vector<Sentence> out;
-  size_t start = 0;
-  for (size_t i = 0; i + 2 < text.size(); ++i) {
-    char c = text[i], next = text[i + 2];
-    if ((c == '.' || c == '?' || c == '!') && text[i + 1] == ' ' &&
-        (std::isupper(static_cast<unsigned char>(next)) ||
-         std::isdigit(static_cast<unsigned char>(next)))) {
-      out.push_back({text.substr(start, i + 1 - start), 0});
-      start = i + 2;
-    }
-  }
-  if (start < text.size()) out.push_back({text.substr(start), 0});
-  std::vector<Sentence> kept;
-  for (auto& s : out) {
-    s.words = CountWords(s.text);
-    if (s.words >= 3) kept.push_back(std::move(s));
-  }
-  return kept;
-}
-
-struct Corpus {
-  std::vector<Sentence> sentences;
-  std::vector<std::vector<int>> passages;  // sentence indexes of each source passage
-  std::vector<std::string> titles;         // of each source passage (may be empty)
-};
-
-Corpus ReadCorpus() {
-  fs::path eval = fs::path(CLOISTER_SHARED_DIR) / "eval";
-  Corpus corpus;
-  for (const fs::path& file :
-       {eval / "xquad" / "beir-en" / "corpus.jsonl", eval / "pubmedqa" / "beir" / "corpus.jsonl"}) {
-    for (const auto& doc : ReadJsonl(file)) {
-      std::vector<int> ids;
-      for (auto& s : SplitSentences(doc->getValue<std::string>("text"))) {
-        ids.push_back(static_cast<int>(corpus.sentences.size()));
-        corpus.sentences.push_back(std::move(s));
-      }
-      if (ids.empty()) continue;
-      corpus.passages.push_back(std::move(ids));
-      std::string title = doc->optValue<std::string>("title", "");
-      std::replace(title.begin(), title.end(), '_', ' ');
-      corpus.titles.push_back(title);
-    }
-  }
-  return corpus;
-}
-
-// The questions of both sets, interleaved in a fixed random order.
-std::vector<std::string> ReadQueries() {
-  fs::path eval = fs::path(CLOISTER_SHARED_DIR) / "eval";
-  std::vector<std::string> queries;
-  for (const fs::path& file : {eval / "xquad" / "beir-en" / "queries.jsonl",
-                               eval / "pubmedqa" / "beir" / "queries.jsonl"}) {
-    for (const auto& q : ReadJsonl(file)) queries.push_back(q->getValue<std::string>("text"));
-  }
-  std::shuffle(queries.begin(), queries.end(), std::mt19937_64(7));
-  return queries;
-}
-
-// One chunk: 120-200 words of whole sentences, 70% from `home` (the document's own sentences,
-// taken in a shuffled order, none twice) and 30% from the whole corpus.
-std::string MakeChunk(const Corpus& corpus, std::vector<int>& home, std::mt19937_64& rng) {
-  std::uniform_int_distribution<int> target_words(120, 200);
-  std::uniform_int_distribution<size_t> any(0, corpus.sentences.size() - 1);
-  std::bernoulli_distribution global(0.3);
-  std::shuffle(home.begin(), home.end(), rng);
-  int target = target_words(rng), words = 0;
-  std::string text;
-  for (size_t next_home = 0; words < target;) {
-    bool from_home = next_home < home.size() && !global(rng);
-    const Sentence& s = corpus.sentences[from_home ? home[next_home++] : any(rng)];
-    if (words > 0 && words + s.words > 200) break;
-    text += (text.empty() ? "" : " ") + s.text;
-    words += s.words;
-  }
-  return text;
-}
-
-// ---- Vectors ----
-
-void Normalise(float* v) {
-  double s = 0;
-  for (int i = 0; i < kDim; ++i) s += double(v[i]) * v[i];
-  auto inv = static_cast<float>(1.0 / std::sqrt(s));
-  for (int i = 0; i < kDim; ++i) v[i] *= inv;
-}
-
-std::vector<float> Centres() {
-  std::mt19937_64 rng(42);
-  std::normal_distribution<float> g;
-  std::vector<float> c(static_cast<size_t>(kClusters) * kDim);
-  for (float& x : c) x = g(rng);
-  for (int i = 0; i < kClusters; ++i) Normalise(c.data() + static_cast<size_t>(i) * kDim);
-  return c;
-}
-
-std::vector<float> ClusteredVector(const std::vector<float>& centres, int centre,
-                                   std::mt19937_64& rng) {
-  std::normal_distribution<float> noise(0.0f, kSpread);
-  std::vector<float> v(kDim);
-  const float* c = centres.data() + static_cast<size_t>(centre) * kDim;
-  for (int j = 0; j < kDim; ++j) v[j] = c[j] + noise(rng);
-  Normalise(v.data());
-  return v;
-}
-
-// ---- Population ----
-
-struct Population {
-  double seconds = 0, documents_s = 0, embeddings_s = 0;
-  int64_t words = 0;
-};
-
-storage::DocumentTree MakeDocument(const Corpus& corpus, int64_t number, int64_t collection,
-                                   std::mt19937_64& rng, int64_t* words) {
-  std::uniform_int_distribution<size_t> pick(0, corpus.passages.size() - 1);
-  std::vector<int> home;
-  std::string title;
-  for (int s = 0; s < kSourcesPerDocument; ++s) {
-    size_t p = pick(rng);
-    if (title.empty()) title = corpus.titles[p];
-    home.insert(home.end(), corpus.passages[p].begin(), corpus.passages[p].end());
-  }
-  storage::DocumentTree tree;
-  storage::Document& d = tree.document;
-  d.collection_id = collection;
-  d.path = "/bench/corpus/doc-" + std::to_string(number) + ".txt";
-  d.content_hash = "bench-" + std::to_string(number);
-  d.type = "text";
-  d.title =
-      title.empty() ? "Abstracts " + std::to_string(number) : title + " " + std::to_string(number);
-  d.status = storage::DocumentStatus::kReady;
-  d.page_count = kChunksPerDocument / 2;
-  for (int i = 0; i < kChunksPerDocument; ++i) {
-    storage::Chunk c;
-    c.ordinal = i;
-    c.text = MakeChunk(corpus, home, rng);
-    c.page_start = c.page_end = 1 + i / 2;
-    d.size_bytes += static_cast<int64_t>(c.text.size());
-    *words += CountWords(c.text);
-    tree.chunks.push_back(std::move(c));
-  }
-  return tree;
-}
-
-// The vectors of one document's chunks: 70% near its own centre, the rest anywhere.
-void AddVectors(const std::vector<storage::Chunk>& chunks, const std::vector<float>& centres,
-                std::mt19937_64& rng, std::vector<storage::Embedding>* out) {
-  std::uniform_int_distribution<int> any(0, kClusters - 1);
-  std::bernoulli_distribution elsewhere(0.3);
-  int home = any(rng);
-  for (const auto& c : chunks) {
-    out->push_back({c.id, ClusteredVector(centres, elsewhere(rng) ? any(rng) : home, rng)});
-  }
-}
-
-Population Populate(const fs::path& data, int64_t chunks, const Corpus& corpus) {
-  auto start = Clock::now();
-  auto catalog = storage::Catalog::Open(data / "cloister.db");
-  if (!catalog.ok()) Die("cannot open the catalog: " + catalog.status().ToString());
-  auto collection = catalog->EnsureCollection(storage::kDefaultCollection, "");
-  if (!collection.ok()) Die(collection.status().ToString());
-  std::vector<float> centres = Centres();
-  std::mt19937_64 text_rng(1), vector_rng(2);
-  Population p;
-  int64_t documents = chunks / kChunksPerDocument;
-  std::vector<storage::Embedding> batch;
-  for (int64_t n = 0; n < documents; ++n) {
-    auto t = Clock::now();
-    auto id = catalog->AddDocumentTree(MakeDocument(corpus, n, *collection, text_rng, &p.words));
-    if (!id.ok()) Die("cannot store a document: " + id.status().ToString());
-    auto stored = catalog->GetChunks(*id);
-    if (!stored.ok()) Die(stored.status().ToString());
-    p.documents_s += Seconds(t);
-    AddVectors(*stored, centres, vector_rng, &batch);
-    if ((n + 1) % kDocumentsPerBatch == 0 || n + 1 == documents) {
-      t = Clock::now();
-      Check(catalog->PutEmbeddings(kModelFile, batch), "storing vectors");
-      p.embeddings_s += Seconds(t);
-      batch.clear();
-    }
-    if ((n + 1) % 5000 == 0) {
-      std::fprintf(stderr, "  %lld chunks stored, %.0f s\n",
-                   static_cast<long long>((n + 1) * kChunksPerDocument), Seconds(start));
-    }
-  }
-  Check(catalog->SetSetting("embedding_model", kModelFile), "setting embedding_model");
-  p.seconds = Seconds(start);
-  return p;
-}
-
-void BuildModel(const fs::path& models) {
-  fs::path q8 = models / kModelFile;
-  if (fs::exists(q8)) return;
-  fs::create_directories(models);
-  auto spec = cloister::llm::SyntheticModelSpec::BgeSmallShape(fs::path(CLOISTER_VOCAB_DIR) /
-                                                               "ggml-vocab-bert-bge.gguf");
-  fs::path f16 = models.parent_path() / "bge-small-shape-f16.gguf";
-  Check(cloister::llm::WriteSyntheticModel(spec, f16), "cannot write the model");
-  Check(cloister::llm::QuantizeModel(f16, q8, "Q8_0"), "cannot quantize the model");
-  fs::remove(f16);
-}
-
-// The data folder at `dir`, populated with `chunks` chunks unless a completed population of that
-// size is already there.
-void PrepareData(const fs::path& dir, int64_t chunks) {
-  fs::path data = dir / "data", marker = dir / "populated";
-  std::string done;
-  if (std::ifstream in(marker); in) in >> done;
-  if (done == std::to_string(chunks)) {
-    std::printf("population: reusing %s (%lld chunks)\n", dir.c_str(),
-                static_cast<long long>(chunks));
-    return;
-  }
-  fs::remove_all(data);
-  fs::remove(marker);
-  auto t = Clock::now();
-  Corpus corpus = ReadCorpus();
-  std::printf("population: %zu sentences from %zu passages (XQuAD en, PubMedQA), read in %.1f s\n",
-              corpus.sentences.size(), corpus.passages.size(), Seconds(t));
-  std::fflush(stdout);
-  Population p = Populate(data, chunks, corpus);
-  std::printf(
-      "population: %lld chunks in %lld documents, %.0f words a chunk, %.1f s "
-      "(%.0f chunks/s; documents and FTS %.1f s, vectors %.1f s)\n",
-      static_cast<long long>(chunks), static_cast<long long>(chunks / kChunksPerDocument),
-      static_cast<double>(p.words) / static_cast<double>(chunks), p.seconds,
-      static_cast<double>(chunks) / p.seconds, p.documents_s, p.embeddings_s);
-  std::ofstream(marker) << chunks << "\n";
-}
-
-}  // namespace
-
-namespace {
-
 // ---- Measurement ----
 
 // Other processes share the machine, and ggml's threads stall at every barrier when one of them
@@ -427,28 +111,13 @@ struct Timings {
   int64_t results = 0;
 };
 
-// CPU seconds the machine spent busy, every process and the hypervisor's steal included.
-double MachineBusySeconds() {
-  std::ifstream stat("/proc/stat");
-  std::string cpu;
-  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  return static_cast<double>(user + nice + system + irq + softirq + steal) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
 // Runs `one` on each warm-up query (untimed), then on each query, one at a time. `one` returns
 // how many results it found.
 Timings Measure(const std::vector<std::string>& queries, const std::vector<std::string>& warmup,
                 const std::function<int(const std::string&)>& one) {
   for (const auto& q : warmup) one(q);
   Timings t;
-  double cpu = CpuSeconds(), busy = MachineBusySeconds();
+  double cpu = ProcessCpuSeconds(), busy = MachineBusySeconds();
   auto start = Clock::now();
   for (const auto& q : queries) {
     auto began = Clock::now();
@@ -456,7 +125,7 @@ Timings Measure(const std::vector<std::string>& queries, const std::vector<std::
     t.ms.push_back(Seconds(began) * 1000);
   }
   t.wall = Seconds(start);
-  t.cpu = CpuSeconds() - cpu;
+  t.cpu = ProcessCpuSeconds() - cpu;
   t.others = std::max(0.0, MachineBusySeconds() - busy - t.cpu);
   return t;
 }
@@ -496,7 +165,7 @@ int SearchCount(cloister::app::KnowledgeBase& kb, const std::string& q, SearchMo
 // embeddings when its file is missing.
 std::unique_ptr<cloister::app::KnowledgeBase> OpenMeasured(const cloister::app::Config& config,
                                                            const std::string& query) {
-  bool had_index = fs::exists(config.index_path(kModelFile));
+  bool had_index = fs::exists(config.index_path(kEmbeddingModelFile));
   auto start = Clock::now();
   auto kb = cloister::app::KnowledgeBase::Open(config);
   if (!kb.ok()) Die("cannot open the knowledge base: " + kb.status().ToString());
@@ -526,8 +195,8 @@ void PrintDisk(const cloister::app::Config& config) {
   fs::path db = config.catalog_path();
   std::printf("  disk: catalog %s %.0f MiB (+ WAL %.0f MiB), index %s %.0f MiB\n",
               db.filename().c_str(), size(db), size(db.string() + "-wal"),
-              config.index_path(kModelFile).filename().c_str(),
-              size(config.index_path(kModelFile)));
+              config.index_path(kEmbeddingModelFile).filename().c_str(),
+              size(config.index_path(kEmbeddingModelFile)));
   std::fflush(stdout);
 }
 
@@ -538,7 +207,7 @@ void VectorParts(const cloister::app::Config& config, const Args& args,
   namespace embed = cloister::embed;
   embed::EmbedderOptions options;
   options.threads = args.threads;
-  auto embedder = embed::Embedder::Open(config.models_dir / kModelFile, options);
+  auto embedder = embed::Embedder::Open(config.models_dir / kEmbeddingModelFile, options);
   if (!embedder.ok()) Die("cannot open the embedder: " + embedder.status().ToString());
   std::vector<std::vector<float>> vectors;  // warm-up queries first, as Measure runs them
   PrintRow("query embedding (Embedder)", Measure(queries, warmup, [&](const std::string& q) {
@@ -547,7 +216,7 @@ void VectorParts(const cloister::app::Config& config, const Args& args,
              if (vectors.size() < queries.size() + warmup.size()) vectors.push_back(v->front());
              return 1;
            }));
-  auto index = cloister::index::VectorIndex::Load(config.index_path(kModelFile));
+  auto index = cloister::index::VectorIndex::Load(config.index_path(kEmbeddingModelFile));
   if (!index.ok()) Die("cannot load the index: " + index.status().ToString());
   std::vector<std::string> keys(vectors.size());
   for (size_t i = 0; i < keys.size(); ++i) keys[i] = std::to_string(i);
@@ -726,7 +395,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(args.chunks), args.queries, args.lexical_queries,
       args.threads ? std::to_string(args.threads).c_str() : "all", dir.c_str(), LoadAverage());
   PrepareData(dir, args.chunks);
-  BuildModel(dir / "models");
+  BuildEmbeddingModel(dir / "models");
   PrintMemory("after population");
 
   cloister::app::Config config;
@@ -740,7 +409,7 @@ int main(int argc, char** argv) {
     warmup.push_back(
         pool[(static_cast<size_t>(args.queries) + static_cast<size_t>(i)) % pool.size()]);
   }
-  fs::remove(config.index_path(kModelFile));
+  fs::remove(config.index_path(kEmbeddingModelFile));
   OpenMeasured(config, warmup.front()).reset();
   PrintMemory("after the first knowledge base closed");
   double before = StatusMiB("VmRSS:");

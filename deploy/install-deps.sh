@@ -21,8 +21,8 @@ packages=(
   libgtest-dev libgmock-dev wamerican curl
   # tests: the browser UI end to end (tests/ui drives it with playwright-core)
   chromium
-  # benchmarks: pdftotext as the ingestion reference
-  poppler-utils
+  # benchmarks: pdftotext as the ingestion reference; wrk as the HTTP load generator (bench_http)
+  poppler-utils wrk
 )
 
 missing=()
