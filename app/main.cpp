@@ -47,8 +47,9 @@ commands:
   ask QUESTION [--k N]  answer QUESTION from the documents, with citations (streamed on a
         [--type T] [--from SENDER] [--after D] [--before D]   terminal)
   status                documents, chunks, failures, models, index and ingestion queue
-  serve [--port P] [--bind ADDR] [--inbox DIR]
-                        run the web service and watch the inbox folder
+  serve [--port P] [--bind ADDR] [--inbox DIR] [--shutdown-grace S]
+                        run the web service and watch the inbox folder; on SIGTERM or
+                        Ctrl-C, answers in progress get S seconds to finish (default 120)
   models                the models in the models folder: kind, size, quantization, loads
   reembed               after a change of embedding model: embed every chunk with the new
                         model now (serve does it in the background), then switch to it
@@ -88,6 +89,7 @@ struct Args {
   std::vector<std::string> positional;
   int k = 10;
   bool k_given = false;
+  int shutdown_grace = 120;  // serve: seconds for answers in progress to finish on SIGTERM
   app::SearchOptions search;
 };
 
@@ -195,6 +197,15 @@ Status Parse(int argc, char** argv, Args* args) {
       if (a == "--timeout") args->config.ingest.timeout_seconds = static_cast<int>(n);
       if (a == "--memory-mb") args->config.ingest.memory_mb = static_cast<uint64_t>(n);
       if (a == "--workers") args->config.ingest.workers = static_cast<int>(n);
+      continue;
+    }
+    if (a == "--shutdown-grace") {
+      CLOISTER_RETURN_IF_ERROR(value(&v));
+      if (!ParseNumber(v, 0, 86400, &n)) {
+        return cloister::InvalidArgument(a + " needs a number of seconds from 0 to 86400, got '" +
+                                         v + "'");
+      }
+      args->shutdown_grace = static_cast<int>(n);
       continue;
     }
     if (a == "--chat-context") {
@@ -360,8 +371,10 @@ int RunServe(const Args& args) {
                        {"inbox", args.config.inbox_dir.string()}});
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  cloister::log::Info("serve", "stopping", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-  server.Stop();
+  cloister::log::Info("serve", "stopping",
+                      {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
+                       {"grace_seconds", std::to_string(args.shutdown_grace)}});
+  server.Stop(args.shutdown_grace);
   (*kb)->StopBackground();
   cloister::log::Info("serve", "stopped");
   return kExitOk;

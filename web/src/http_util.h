@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "cloister/core/status.h"
 
@@ -20,12 +21,20 @@ struct Reply {
   std::string body;
 };
 
-// The request body as a JSON object (an empty body is an empty object), at most `limit` bytes.
-// kInvalidArgument for a body that is not a JSON object, or one over `limit`: then *too_large
-// is set (answer 413) and what remains of a moderately large body has been read, so that a
-// client still sending gets the reply rather than a reset connection.
+// The request body as a JSON object, at most `limit` bytes. An empty body, or none (a request
+// with neither Content-Length nor chunked encoding has none), is an empty object. A client
+// waiting on "Expect: 100-continue" is told to go on once the declared length fits.
+// kInvalidArgument for a body that is not valid UTF-8 (naming the byte) or not a JSON object,
+// or one over `limit`: then *too_large is set (answer 413), nothing more is read, and the reply
+// is marked to close the connection (which then lingers: a client still sending sees the 413).
 Result<Poco::JSON::Object::Ptr> ReadJsonBody(Poco::Net::HTTPServerRequest& request, size_t limit,
                                              bool* too_large);
+
+// Where `text` stops being valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
+// are invalid), or npos when it all is.
+size_t InvalidUtf8At(std::string_view text);
+// `text` with each invalid UTF-8 sequence replaced by U+FFFD.
+std::string ToValidUtf8(std::string_view text);
 
 // Sends `reply` as application/json, with Retry-After on a 503. A client that went away is
 // logged, never thrown.

@@ -1,22 +1,24 @@
 #include "cloister/web/server.h"
 
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTMLForm.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Net/ServerSocket.h>
-#include <Poco/ThreadPool.h>
-#include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTMLForm.h>
 #include <Poco/Net/MessageHeader.h>
 #include <Poco/Net/NameValueCollection.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/PartHandler.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -25,14 +27,18 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "cloister/core/dates.h"
 #include "cloister/core/log.h"
 #include "cloister/web/json.h"
+#include "http_connection.h"
 #include "http_util.h"
 #include "json_util.h"
 #include "openai_api.h"
+#include "openai_internal.h"
 #include "ui_assets.h"
 
 namespace cloister::web {
@@ -119,6 +125,100 @@ class Params {
   std::map<std::string, std::vector<std::string>> values_;
 };
 
+// JSON bodies are typed: a number where text belongs (or text where a number does) is a 400
+// naming the field, never a guess. Absent and null fields pass.
+enum class Kind { kString, kStrings, kInteger, kNumber, kBool, kObject, kArray };
+
+bool IsKind(const Poco::Dynamic::Var& v, Kind kind) {
+  switch (kind) {
+    case Kind::kString:
+      return v.isString();
+    case Kind::kInteger:
+      return v.isInteger() && !v.isBoolean();  // Poco counts a bool as both
+    case Kind::kNumber:
+      return v.isNumeric() && !v.isBoolean();
+    case Kind::kBool:
+      return v.isBoolean();
+    case Kind::kObject:
+      return openai::IsObject(v);
+    case Kind::kArray:
+      return openai::IsArray(v);
+    case Kind::kStrings:
+      if (v.isString()) return true;
+      if (!openai::IsArray(v)) return false;
+      for (const auto& item : *v.extract<Poco::JSON::Array::Ptr>()) {
+        if (!item.isString()) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
+Status CheckKinds(const Poco::JSON::Object& o,
+                  std::initializer_list<std::pair<const char*, Kind>> fields,
+                  const std::string& where = "") {
+  static const std::map<Kind, std::string> kNames = {
+      {Kind::kString, "a string"},
+      {Kind::kStrings, "a string or a list of strings"},
+      {Kind::kInteger, "a whole number"},
+      {Kind::kNumber, "a number"},
+      {Kind::kBool, "true or false"},
+      {Kind::kObject, "an object"},
+      {Kind::kArray, "a list"}};
+  for (const auto& [name, kind] : fields) {
+    if (!o.has(name) || o.isNull(name) || IsKind(o.get(name), kind)) continue;
+    return InvalidArgument("'" + where + name + "' must be " + kNames.at(kind));
+  }
+  return Status::Ok();
+}
+
+// The filter fields, in "filters" or (without it) beside the other fields.
+Status CheckFilterKinds(const Poco::JSON::Object& body) {
+  CLOISTER_RETURN_IF_ERROR(CheckKinds(body, {{"filters", Kind::kObject}}));
+  auto filters = body.getObject("filters");
+  const Poco::JSON::Object& o = filters ? *filters : body;
+  return CheckKinds(o,
+                    {{"type", Kind::kStrings},
+                     {"types", Kind::kStrings},
+                     {"collection", Kind::kStrings},
+                     {"collections", Kind::kStrings},
+                     {"from", Kind::kString},
+                     {"after", Kind::kString},
+                     {"before", Kind::kString}},
+                    filters ? "filters." : "");
+}
+
+Status CheckSearchKinds(const Poco::JSON::Object& body) {
+  CLOISTER_RETURN_IF_ERROR(CheckKinds(body, {{"query", Kind::kString},
+                                             {"q", Kind::kString},
+                                             {"k", Kind::kInteger},
+                                             {"mode", Kind::kString},
+                                             {"mmr", Kind::kBool}}));
+  return CheckFilterKinds(body);
+}
+
+Status CheckAskKinds(const Poco::JSON::Object& body) {
+  CLOISTER_RETURN_IF_ERROR(CheckKinds(body, {{"question", Kind::kString},
+                                             {"k", Kind::kInteger},
+                                             {"max_tokens", Kind::kInteger},
+                                             {"seed", Kind::kInteger},
+                                             {"temperature", Kind::kNumber},
+                                             {"stream", Kind::kBool},
+                                             {"history", Kind::kArray}}));
+  CLOISTER_RETURN_IF_ERROR(CheckFilterKinds(body));
+  if (auto history = body.getArray("history")) {
+    for (size_t i = 0; i < history->size(); ++i) {
+      auto turn = history->getObject(static_cast<unsigned>(i));
+      std::string where = "history[" + std::to_string(i) + "].";
+      if (!turn)
+        return InvalidArgument("'history' must be a list of {\"role\", \"content\"} objects");
+      CLOISTER_RETURN_IF_ERROR(
+          CheckKinds(*turn, {{"role", Kind::kString}, {"content", Kind::kString}}, where));
+    }
+  }
+  return Status::Ok();
+}
+
 Result<app::SearchFilters> ParseFilters(const Params& p) {
   app::SearchFilters f;
   f.types = p.Strings("type");
@@ -153,6 +253,7 @@ Result<app::SearchOptions> ParseSearch(const app::KnowledgeBase& kb, const Param
 }
 
 Result<app::AskOptions> ParseAsk(const Poco::JSON::Object::Ptr& body, std::string* question) {
+  CLOISTER_RETURN_IF_ERROR(CheckAskKinds(*body));
   Params p = Params::FromJson(body);
   auto q = p.String("question");
   if (!q || q->find_first_not_of(" \t\r\n") == std::string::npos) return InvalidArgument("'question' is required");
@@ -201,7 +302,7 @@ class UploadParts final : public Poco::Net::PartHandler {
     Poco::Net::NameValueCollection params;
     Poco::Net::MessageHeader::splitParameters(disposition, value, params);
     std::string name = params.get("name", "");
-    std::string filename = params.get("filename", "");
+    std::string filename = ToValidUtf8(params.get("filename", ""));  // it is echoed in JSON
     if (name != "file" || filename.empty()) {
       char sink[8192];
       while (stream.read(sink, sizeof sink).gcount() > 0) {
@@ -220,7 +321,7 @@ class UploadParts final : public Poco::Net::PartHandler {
       total += static_cast<uint64_t>(stream.gcount());
       if (total > limit_) {
         too_large_ = filename;
-        continue;  // read to the end of the part, keep nothing more
+        throw Poco::Exception("too large");  // ends the form's reading: the reply is 413 at once
       }
       out.write(buf, stream.gcount());
     }
@@ -243,16 +344,53 @@ class UploadParts final : public Poco::Net::PartHandler {
   std::string failed_;
 };
 
-// "/api/v1/documents/42/chunks" with prefix "/api/v1/documents/": 42 and "chunks".
-bool SplitIdPath(const std::string& path, const std::string& prefix, int64_t* id, std::string* rest) {
-  if (path.rfind(prefix, 0) != 0) return false;
-  std::string tail = path.substr(prefix.size());
-  size_t slash = tail.find('/');
-  std::string digits = tail.substr(0, slash);
-  if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
-  *id = std::stoll(digits);
-  *rest = slash == std::string::npos ? "" : tail.substr(slash + 1);
-  return true;
+// Whether `path` fits the route template `pattern`: "{id}" takes one segment of 1 to 18 digits,
+// "{model}" the non-empty rest of the path; every other character matches itself.
+bool MatchRoute(std::string_view pattern, std::string_view path, int64_t* id) {
+  size_t p = 0, q = 0;
+  while (p < pattern.size()) {
+    if (pattern.substr(p) == "{model}") return q < path.size();
+    if (pattern.substr(p, 4) == "{id}") {
+      size_t end = std::min(path.find('/', q), path.size());
+      std::string_view digits = path.substr(q, end - q);
+      if (digits.empty() || digits.size() > 18 ||
+          digits.find_first_not_of("0123456789") != std::string_view::npos) {
+        return false;
+      }
+      *id = std::stoll(std::string(digits));
+      p += 4;
+      q = end;
+      continue;
+    }
+    if (q >= path.size() || pattern[p] != path[q]) return false;
+    ++p;
+    ++q;
+  }
+  return q == path.size();
+}
+
+// Percent-decoded URLs are checked as text: bytes that are not UTF-8 would otherwise reach the
+// JSON replies (an error naming the path, a search echoing its query).
+Status CheckUrlText(const Poco::URI& uri) {
+  if (InvalidUtf8At(uri.getPath()) != std::string_view::npos) {
+    return InvalidArgument("the URL's path is not valid UTF-8 once percent-decoded");
+  }
+  for (const auto& [name, value] : uri.getQueryParameters()) {
+    if (InvalidUtf8At(name) != std::string_view::npos ||
+        InvalidUtf8At(value) != std::string_view::npos) {
+      return InvalidArgument("the query parameter '" + ToValidUtf8(name) +
+                             "' is not valid UTF-8 once percent-decoded");
+    }
+  }
+  return Status::Ok();
+}
+
+// Reads what follows a form's closing boundary (a line break, usually), so that the connection
+// can take another request; a long epilogue is left, and the connection closes instead.
+void SkipEpilogue(std::istream& in) {
+  char sink[4096];
+  for (int i = 0; i < 16 && in.read(sink, sizeof sink).gcount() > 0; ++i) {
+  }
 }
 
 std::string TokenJson(std::string_view piece) {
@@ -261,138 +399,196 @@ std::string TokenJson(std::string_view piece) {
   return Stringify(o);
 }
 
+// One request on its way through the handler.
+struct Call {
+  HTTPServerRequest& request;
+  HTTPServerResponse& response;
+  const Poco::URI& uri;
+  std::string path;
+  bool* streamed;  // set by a handler that wrote the response itself
+  int64_t id = 0;  // the route's {id}
+};
+
 class Handler final : public HTTPRequestHandler {
  public:
-  Handler(app::KnowledgeBase& kb, const ServerOptions& options) : kb_(kb), options_(options) {}
+  Handler(app::KnowledgeBase& kb, const ServerOptions& options,
+          const ConnectionTracker& connections)
+      : kb_(kb), options_(options), connections_(connections) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto start = std::chrono::steady_clock::now();
     Reply reply;
     bool streamed = false;
     try {
-      Poco::URI uri(request.getURI());
-      reply = Route(request, response, uri, &streamed);
+      reply = Dispatch(request, response, &streamed);
     } catch (const std::exception& e) {
       reply = ErrorReply(InvalidArgument(std::string("bad request: ") + e.what()));
     }
-    if (!streamed) SendJson(request, response, reply);
+    if (!streamed) {
+      if (connections_.draining()) response.setKeepAlive(false);  // the server is stopping
+      SendJson(request, response, reply);
+    }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
     log::Debug("http", "request", {{"method", request.getMethod()}, {"uri", request.getURI()},
                                    {"status", std::to_string(streamed ? 200 : reply.status)},
                                    {"ms", std::to_string(ms.count())}});
   }
 
- private:
-  Reply Route(HTTPServerRequest& request, HTTPServerResponse& response, const Poco::URI& uri, bool* streamed) {
-    const std::string& method = request.getMethod();
-    const std::string path = uri.getPath();
-    bool read = method == "GET" || method == "HEAD";
-    if (IsOpenAiPath(path)) return RouteOpenAi(kb_, options_, request, response, path, streamed);
-    if (path == "/api/v1/health") {
-      if (!read) return MethodNotAllowed(method, path);
-      return {200, HealthJson()};
-    }
-    if (path == "/api/v1/status") {
-      if (!read) return MethodNotAllowed(method, path);
-      auto status = kb_.Status();
-      if (!status.ok()) return ErrorReply(status.status());
-      return {200, StatusJson(*status)};
-    }
-    if (path == "/api/v1/search") {
-      Params params;
-      if (read) {
-        params = Params::FromQuery(uri);
-      } else if (method == "POST") {
-        Reply refusal;
-        auto body = Body(request, &refusal);
-        if (!body.ok()) return refusal;
-        params = Params::FromJson(*body);
-      } else {
-        return MethodNotAllowed(method, path);
-      }
-      std::string query = params.String("q").value_or(params.String("query").value_or(""));
-      auto options = ParseSearch(kb_, params);
-      if (!options.ok()) return ErrorReply(options.status());
-      auto results = kb_.Search(query, *options);
-      if (!results.ok()) return ErrorReply(results.status());
-      return {200, SearchJson(*results)};
-    }
-    if (path == "/api/v1/ask") {
-      if (method != "POST") return MethodNotAllowed(method, path);
-      Reply refusal;
-      auto body = Body(request, &refusal);
-      if (!body.ok()) return refusal;
-      std::string question;
-      auto options = ParseAsk(*body, &question);
-      if (!options.ok()) return ErrorReply(options.status());
-      bool stream = (*body)->optValue<bool>("stream", false) ||
-                    request.get("Accept", "").find("text/event-stream") != std::string::npos;
-      if (!stream) {
-        auto answer = kb_.Ask(question, *options);
-        if (!answer.ok()) return ErrorReply(answer.status());
-        return {200, AnswerJson(*answer)};
-      }
-      return AskStreaming(response, question, *options, streamed);
-    }
-    if (path == "/api/v1/documents") {
-      if (read) {
-        Params params = Params::FromQuery(uri);
-        auto offset = params.Integer("offset", 0, 1L << 40);
-        auto limit = params.Integer("limit", 1, 1000);
-        if (!offset.ok()) return ErrorReply(offset.status());
-        if (!limit.ok()) return ErrorReply(limit.status());
-        auto list = kb_.ListDocuments(offset->value_or(0), limit->value_or(50));
-        if (!list.ok()) return ErrorReply(list.status());
-        return {200, DocumentListJson(*list)};
-      }
-      if (method == "POST") return Upload(request);
-      return MethodNotAllowed(method, path);
-    }
-    int64_t id = 0;
-    std::string rest;
-    if (SplitIdPath(path, "/api/v1/documents/", &id, &rest)) {
-      if (rest.empty() && read) {
-        auto doc = kb_.GetDocument(id);
-        return doc.ok() ? Reply{200, DocumentJson(*doc)} : ErrorReply(doc.status());
-      }
-      if (rest.empty() && method == "DELETE") {
-        Status deleted = kb_.DeleteDocument(id);
-        if (!deleted.ok()) return ErrorReply(deleted);
-        auto o = NewObject();
-        o->set("deleted", static_cast<Poco::Int64>(id));
-        return {200, Stringify(o)};
-      }
-      if (rest == "chunks" && read) {
-        auto passages = kb_.DocumentPassages(id);
-        return passages.ok() ? Reply{200, PassagesJson(*passages)} : ErrorReply(passages.status());
-      }
-      if (rest == "original" && read) {
-        auto file = kb_.OriginalFile(id);
-        if (!file.ok()) return ErrorReply(file.status());
-        SendFile(request, response, *file);
-        *streamed = true;
-        return {};
-      }
-      if (rest.empty() || rest == "chunks" || rest == "original") return MethodNotAllowed(method, path);
-    }
-    if (SplitIdPath(path, "/api/v1/jobs/", &id, &rest) && rest.empty()) {
-      if (!read) return MethodNotAllowed(method, path);
-      auto job = kb_.GetJob(id);
-      return job.ok() ? Reply{200, JobJson(*job)} : ErrorReply(job.status());
-    }
-    if (read && path.rfind("/api/", 0) != 0) {
-      if (const internal::UiAsset* asset = internal::FindUiAsset(path)) {
-        SendAsset(request, response, *asset);
-        *streamed = true;
-        return {};
-      }
-    }
-    return ErrorReply(NotFound("no endpoint " + method + " " + path), "see docs/API.md for the endpoints");
+  // The routing table: path template, method (GET answers HEAD too), handler. The only place an
+  // endpoint is added; Endpoints() lists it and docs/openapi.json must describe it.
+  using Serve = Reply (Handler::*)(Call&);
+  struct Route {
+    const char* path;
+    const char* method;
+    Serve serve;
+  };
+  static const std::vector<Route>& Routes() {
+    static const std::vector<Route> kRoutes = {
+        {"/api/v1/health", "GET", &Handler::Health},
+        {"/api/v1/status", "GET", &Handler::GetStatus},
+        {"/api/v1/search", "GET", &Handler::SearchByQuery},
+        {"/api/v1/search", "POST", &Handler::SearchByBody},
+        {"/api/v1/ask", "POST", &Handler::Ask},
+        {"/api/v1/documents", "GET", &Handler::ListDocuments},
+        {"/api/v1/documents", "POST", &Handler::Upload},
+        {"/api/v1/documents/{id}", "GET", &Handler::GetDocument},
+        {"/api/v1/documents/{id}", "DELETE", &Handler::DeleteDocument},
+        {"/api/v1/documents/{id}/chunks", "GET", &Handler::Chunks},
+        {"/api/v1/documents/{id}/original", "GET", &Handler::Original},
+        {"/api/v1/jobs/{id}", "GET", &Handler::GetJob},
+        {"/v1/models", "GET", &Handler::OpenAi},
+        {"/v1/models/{model}", "GET", &Handler::OpenAi},
+        {"/v1/chat/completions", "POST", &Handler::OpenAi},
+        {"/v1/embeddings", "POST", &Handler::OpenAi},
+        {"/", "GET", &Handler::Ui},
+    };
+    return kRoutes;
   }
+
+ private:
+  Reply Dispatch(HTTPServerRequest& request, HTTPServerResponse& response, bool* streamed) {
+    Poco::URI uri(request.getURI());  // a bad escape throws: 400
+    Call c{request, response, uri, uri.getPath(), streamed};
+    bool openai = IsOpenAiPath(c.path);
+    if (Status text = CheckUrlText(uri); !text.ok())
+      return openai ? openai::ErrorReply(text) : ErrorReply(text);
+    const std::string& method = request.getMethod();
+    std::string as = method == "HEAD" ? "GET" : method;
+    bool known = false;
+    for (const Route& r : Routes()) {
+      if (!MatchRoute(r.path, c.path, &c.id)) continue;
+      known = true;
+      if (as == r.method) return (this->*r.serve)(c);
+    }
+    if (known && openai)
+      return openai::ErrorReply(
+          {405, method + " is not allowed on " + c.path, "", "method_not_allowed"});
+    if (known) return MethodNotAllowed(method, c.path);
+    if (openai) {
+      return openai::ErrorReply(
+          {404,
+           "Unknown request URL: " + method + " " + c.path +
+               " (this server has /v1/models, /v1/chat/completions and /v1/embeddings)",
+           "", "unknown_url"});
+    }
+    if (as == "GET" && c.path.rfind("/api/", 0) != 0) {
+      if (const internal::UiAsset* asset = internal::FindUiAsset(c.path))
+        return SendAsset(c, *asset);
+    }
+    return ErrorReply(NotFound("no endpoint " + method + " " + c.path),
+                      "see docs/API.md for the endpoints");
+  }
+
+  Reply Health(Call&) { return {200, HealthJson()}; }
+
+  Reply GetStatus(Call&) {
+    auto status = kb_.Status();
+    return status.ok() ? Reply{200, StatusJson(*status)} : ErrorReply(status.status());
+  }
+
+  Reply SearchByQuery(Call& c) { return Search(Params::FromQuery(c.uri)); }
+
+  Reply SearchByBody(Call& c) {
+    Reply refusal;
+    auto body = Body(c.request, &refusal);
+    if (!body.ok()) return refusal;
+    if (Status kinds = CheckSearchKinds(**body); !kinds.ok()) return ErrorReply(kinds);
+    return Search(Params::FromJson(*body));
+  }
+
+  Reply Search(const Params& params) {
+    std::string query = params.String("q").value_or(params.String("query").value_or(""));
+    auto options = ParseSearch(kb_, params);
+    if (!options.ok()) return ErrorReply(options.status());
+    auto results = kb_.Search(query, *options);
+    return results.ok() ? Reply{200, SearchJson(*results)} : ErrorReply(results.status());
+  }
+
+  Reply Ask(Call& c) {
+    Reply refusal;
+    auto body = Body(c.request, &refusal);
+    if (!body.ok()) return refusal;
+    std::string question;
+    auto options = ParseAsk(*body, &question);
+    if (!options.ok()) return ErrorReply(options.status());
+    bool stream = (*body)->optValue<bool>("stream", false) ||
+                  c.request.get("Accept", "").find("text/event-stream") != std::string::npos;
+    if (stream) return AskStreaming(c.response, question, *options, c.streamed);
+    auto answer = kb_.Ask(question, *options);
+    return answer.ok() ? Reply{200, AnswerJson(*answer)} : ErrorReply(answer.status());
+  }
+
+  Reply ListDocuments(Call& c) {
+    Params params = Params::FromQuery(c.uri);
+    auto offset = params.Integer("offset", 0, 1L << 40);
+    auto limit = params.Integer("limit", 1, 1000);
+    if (!offset.ok()) return ErrorReply(offset.status());
+    if (!limit.ok()) return ErrorReply(limit.status());
+    auto list = kb_.ListDocuments(offset->value_or(0), limit->value_or(50));
+    return list.ok() ? Reply{200, DocumentListJson(*list)} : ErrorReply(list.status());
+  }
+
+  Reply GetDocument(Call& c) {
+    auto doc = kb_.GetDocument(c.id);
+    return doc.ok() ? Reply{200, DocumentJson(*doc)} : ErrorReply(doc.status());
+  }
+
+  Reply DeleteDocument(Call& c) {
+    Status deleted = kb_.DeleteDocument(c.id);
+    if (!deleted.ok()) return ErrorReply(deleted);
+    auto o = NewObject();
+    o->set("deleted", static_cast<Poco::Int64>(c.id));
+    return {200, Stringify(o)};
+  }
+
+  Reply Chunks(Call& c) {
+    auto passages = kb_.DocumentPassages(c.id);
+    return passages.ok() ? Reply{200, PassagesJson(*passages)} : ErrorReply(passages.status());
+  }
+
+  Reply Original(Call& c) {
+    auto file = kb_.OriginalFile(c.id);
+    if (!file.ok()) return ErrorReply(file.status());
+    SendFile(c.request, c.response, *file);
+    *c.streamed = true;
+    return {};
+  }
+
+  Reply GetJob(Call& c) {
+    auto job = kb_.GetJob(c.id);
+    return job.ok() ? Reply{200, JobJson(*job)} : ErrorReply(job.status());
+  }
+
+  Reply OpenAi(Call& c) {
+    return RouteOpenAi(kb_, options_, c.request, c.response, c.path, c.streamed);
+  }
+
+  Reply Ui(Call& c) { return SendAsset(c, *internal::FindUiAsset("/")); }
 
   // The page and its files. The policy allows only this origin's own scripts and styles: no
   // inline script can run, whatever text a document smuggles into the page.
-  static void SendAsset(HTTPServerRequest& request, HTTPServerResponse& response, const internal::UiAsset& asset) {
+  static Reply SendAsset(Call& c, const internal::UiAsset& asset) {
+    HTTPServerResponse& response = c.response;
     response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
     response.setContentType(std::string(internal::ContentTypeFor(asset.path)));
     response.set("Content-Security-Policy",
@@ -405,27 +601,40 @@ class Handler final : public HTTPRequestHandler {
     response.set("Cache-Control", "no-cache");
     response.setContentLength(static_cast<std::streamsize>(asset.size));
     auto& out = response.send();
-    if (request.getMethod() != "HEAD") out.write(reinterpret_cast<const char*>(asset.data), static_cast<std::streamsize>(asset.size));
+    if (c.request.getMethod() != "HEAD")
+      out.write(reinterpret_cast<const char*>(asset.data),
+                static_cast<std::streamsize>(asset.size));
+    *c.streamed = true;
+    return {};
   }
 
   // multipart/form-data with one or more "file" parts: each is staged on disk as it arrives,
   // then handed to the knowledge base, which keeps and queues it. 202 with the jobs to follow.
-  Reply Upload(HTTPServerRequest& request) {
+  Reply Upload(Call& c) {
+    HTTPServerRequest& request = c.request;
     if (request.getContentType().rfind("multipart/form-data", 0) != 0) {
       return ErrorReply(InvalidArgument("upload files as multipart/form-data, in parts named \"file\""));
     }
+    if (!request.getChunkedTransferEncoding() && !request.hasContentLength()) {
+      return {411, ErrorJson(InvalidArgument(
+                       "an upload needs a Content-Length or chunked transfer encoding"))};
+    }
+    if (request.getExpectContinue()) c.response.sendContinue();
     UploadParts parts(kb_.config().uploads_dir() / ".staging", options_.max_upload_bytes);
     try {
       Poco::Net::HTMLForm form;
       form.setFieldLimit(0);
       form.load(request, request.stream(), parts);
     } catch (const Poco::Exception& e) {
+      if (!parts.too_large().empty()) {
+        c.response.setKeepAlive(false);  // the rest is not read: the connection closes
+        return {413,
+                ErrorJson(InvalidArgument(parts.too_large() + " is larger than " +
+                                          std::to_string(options_.max_upload_bytes) + " bytes"))};
+      }
       return ErrorReply(InvalidArgument("the upload is not readable multipart/form-data: " + e.displayText()));
     }
-    if (!parts.too_large().empty()) {
-      return {413, ErrorJson(InvalidArgument(parts.too_large() + " is larger than " +
-                                             std::to_string(options_.max_upload_bytes) + " bytes"))};
-    }
+    SkipEpilogue(request.stream());
     if (!parts.failed().empty()) return ErrorReply(Internal(parts.failed()));
     if (parts.files().empty()) return ErrorReply(InvalidArgument("the upload has no part named \"file\" with a file name"));
     std::vector<app::JobInfo> jobs;
@@ -493,29 +702,46 @@ class Handler final : public HTTPRequestHandler {
 
   app::KnowledgeBase& kb_;
   const ServerOptions& options_;
+  const ConnectionTracker& connections_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  Factory(app::KnowledgeBase& kb, const ServerOptions& options) : kb_(kb), options_(options) {}
-  // Never nullptr: Poco would turn that into a bare 501 without JSON.
+  Factory(app::KnowledgeBase& kb, const ServerOptions& options,
+          const ConnectionTracker& connections)
+      : kb_(kb), options_(options), connections_(connections) {}
+  // Never nullptr (Poco's own connection would turn that into a bare 501).
   HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Handler(kb_, options_);
+    return new Handler(kb_, options_, connections_);
   }
 
  private:
   app::KnowledgeBase& kb_;
   const ServerOptions& options_;
+  const ConnectionTracker& connections_;
 };
 
 }  // namespace
+
+std::vector<Endpoint> Endpoints() {
+  std::vector<Endpoint> out;
+  for (const auto& r : Handler::Routes()) {
+    auto same = [&](const Endpoint& e) { return e.path == r.path; };
+    auto it = std::find_if(out.begin(), out.end(), same);
+    if (it == out.end()) it = out.insert(out.end(), Endpoint{r.path, {}});
+    it->methods.push_back(r.method);
+  }
+  return out;
+}
 
 struct Server::Impl {
   Impl(app::KnowledgeBase& kb, ServerOptions o) : kb(kb), options(std::move(o)) {}
   app::KnowledgeBase& kb;
   ServerOptions options;
+  std::unique_ptr<ConnectionTracker> connections;
   std::unique_ptr<Poco::ThreadPool> pool;
-  std::unique_ptr<Poco::Net::HTTPServer> http;
+  std::unique_ptr<Poco::Net::TCPServer> tcp;
+  Poco::Net::ServerSocket listener;
   uint16_t port = 0;
 };
 
@@ -533,18 +759,27 @@ Status Server::Start() {
     Poco::Net::ServerSocket socket;
     socket.bind(address, /*reuseAddress=*/true, /*reusePort=*/false);
     socket.listen(o.queue);
-    auto* params = new Poco::Net::HTTPServerParams;
+    Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(o.threads);
     params->setMaxQueued(o.queue);
     params->setTimeout(Poco::Timespan(o.timeout_seconds, 0));
     params->setKeepAlive(true);
+    params->setKeepAliveTimeout(Poco::Timespan(o.keep_alive_seconds, 0));
     params->setServerName("cloister");
+    impl_->connections = std::make_unique<ConnectionTracker>(
+        ConnectionLimits{.header_timeout = Poco::Timespan(o.header_timeout_seconds, 0),
+                         .keep_alive = Poco::Timespan(o.keep_alive_seconds, 0)});
     impl_->pool = std::make_unique<Poco::ThreadPool>(2, o.threads);
-    impl_->http = std::make_unique<Poco::Net::HTTPServer>(new Factory(impl_->kb, impl_->options), *impl_->pool,
-                                                          socket, params);
-    impl_->http->start();
+    Poco::Net::TCPServerConnectionFactory::Ptr connections(new ConnectionFactory(
+        new Factory(impl_->kb, impl_->options, *impl_->connections), params, *impl_->connections));
+    impl_->tcp = std::make_unique<Poco::Net::TCPServer>(connections, *impl_->pool, socket, params);
+    impl_->tcp->start();
+    impl_->listener = socket;
     impl_->port = socket.address().port();
   } catch (const Poco::Exception& e) {
+    impl_->tcp.reset();
+    impl_->pool.reset();
+    impl_->connections.reset();
     return FailedPrecondition("cannot listen on " + o.bind + ":" + std::to_string(o.port) + ": " +
                               e.displayText());
   }
@@ -552,17 +787,26 @@ Status Server::Start() {
 }
 
 void Server::Stop(int grace_seconds) {
-  if (!impl_->http) return;
-  // No new connections; requests being answered complete, idle keep-alive connections close.
-  impl_->http->stopAll(/*abortCurrent=*/false);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_seconds);
-  while (impl_->http->currentConnections() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!impl_->tcp) return;
+  impl_->tcp->stop();           // accepts nothing more; connections not yet taken up are dropped
+  impl_->listener.close();      // and new ones are refused, not left waiting in the backlog
+  impl_->connections->Drain();  // idle kept-alive connections close now, the others after a reply
+  size_t open = impl_->connections->count();
+  if (open > 0)
+    log::Info(
+        "http", "finishing requests in flight",
+        {{"connections", std::to_string(open)}, {"grace_seconds", std::to_string(grace_seconds)}});
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(std::max(grace_seconds, 0));
+  if (!impl_->connections->WaitUntilClosed(deadline)) {
+    log::Warn("http", "cutting off requests still running after the grace period",
+              {{"connections", std::to_string(impl_->connections->count())}});
+    impl_->connections->AbortAll();
   }
-  impl_->http->stopAll(/*abortCurrent=*/true);  // whatever outlived the grace period
   impl_->pool->joinAll();
-  impl_->http.reset();
+  impl_->tcp.reset();
   impl_->pool.reset();
+  impl_->connections.reset();
 }
 
 uint16_t Server::port() const { return impl_->port; }

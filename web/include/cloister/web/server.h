@@ -3,15 +3,19 @@
 //   web::Server server(kb, {.bind = "127.0.0.1", .port = 8080});
 //   CLOISTER_RETURN_IF_ERROR(server.Start());   // returns once listening
 //   ... wait for SIGINT/SIGTERM ...
-//   server.Stop();                               // finishes in-flight requests, then returns
+//   server.Stop(120);                            // finishes in-flight requests, then returns
 //
 // Every response is JSON, errors included ({"error": {...}} with the status mapped by
-// HttpStatusFor); a handler never throws. Thread safety: Start and Stop from one thread.
+// HttpStatusFor), also for requests too malformed to reach a handler (400; 431 for header
+// fields over the limits, at most 100 fields of 8 KiB; 408 for headers slower than
+// header_timeout_seconds); a handler never throws. Thread safety: Start and
+// Stop from one thread.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/status.h"
@@ -23,7 +27,11 @@ struct ServerOptions {
   uint16_t port = 8080;        // 0: any free port (see Server::port())
   int threads = 16;            // request worker threads
   int queue = 64;              // connections waiting for a worker before new ones are refused
-  int timeout_seconds = 30;    // socket receive/send timeout
+  int timeout_seconds = 30;    // socket receive/send timeout (a body or reader stalled this long)
+  int header_timeout_seconds = 10;  // a request's line and headers, from its first byte: else 408
+                                    // and the connection closes (slow clients cannot hold workers);
+                                    // also how long a new connection may stay silent
+  int keep_alive_seconds = 10;      // an idle kept-alive connection closes after this
   size_t max_body_bytes = 1 << 20;  // larger JSON bodies get 413
   uint64_t max_upload_bytes = 512ull << 20;  // per uploaded file (streamed to disk); larger: 413
 };
@@ -31,6 +39,15 @@ struct ServerOptions {
 // The one mapping from Status to HTTP (STYLE.md): invalid_argument 400, failed_precondition 422,
 // not_found 404, unavailable 503, data_loss and internal 500.
 int HttpStatusFor(StatusCode code);
+
+// An endpoint the server answers: an OpenAPI path template ("{id}" a document or job number,
+// "{model}" a model id) and its methods (GET ones answer HEAD too). docs/openapi.json describes
+// each; a test holds the two together.
+struct Endpoint {
+  std::string path;
+  std::vector<std::string> methods;
+};
+std::vector<Endpoint> Endpoints();
 
 class Server {
  public:
@@ -41,7 +58,10 @@ class Server {
 
   // kFailedPrecondition naming the address when it cannot be bound (in use, not permitted).
   Status Start();
-  // Stops accepting, lets in-flight requests finish (up to `grace_seconds`), then returns.
+  // Stops accepting (new connections are refused), closes idle kept-alive connections, lets the
+  // requests in flight finish, a streamed answer to its end, each connection closing after its
+  // reply; those still running after `grace_seconds` are cut off. Returns when all have ended.
+  // Idempotent; the destructor calls Stop(0).
   void Stop(int grace_seconds = 10);
   uint16_t port() const;  // the bound port, after Start
 
