@@ -53,6 +53,11 @@ commands:
   models                the models in the models folder: kind, size, quantization, loads
   reembed               after a change of embedding model: embed every chunk with the new
                         model now (serve does it in the background), then switch to it
+  backup DEST           copy the catalog, vector index and uploaded files into the new folder
+                        DEST, while the service keeps running (docs/durability.md)
+  restore SRC [--replace]
+                        put the backup in SRC in place (stop the service first); --replace
+                        moves existing data aside into the data folder's replaced-<time>/
 
 ingestion (ingest and serve):
   --workers N           files extracted at once (default 2)
@@ -90,6 +95,7 @@ struct Args {
   int k = 10;
   bool k_given = false;
   int shutdown_grace = 120;  // serve: seconds for answers in progress to finish on SIGTERM
+  bool replace = false;      // restore: move the current data aside
   app::SearchOptions search;
 };
 
@@ -155,6 +161,7 @@ Status Parse(int argc, char** argv, Args* args) {
     if (a == "--type") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.types.push_back(v); continue; }
     if (a == "--from") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.from = v; continue; }
     if (a == "--mmr") { args->search.mmr = true; continue; }
+    if (a == "--replace") { args->replace = true; continue; }
     if (a == "--chat-url") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.answer.remote_url = v; continue; }
     if (a == "--chat-model") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.answer.remote_model = v; continue; }
     if (a == "--query-prefix") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.retrieval.query_prefix = v; continue; }
@@ -324,6 +331,39 @@ int RunReembed(const Args& args) {
   } else {
     std::cout << "re-embedded " << after->chunks << " chunks; search now uses " << before->reembedding->to << "\n";
   }
+  return kExitOk;
+}
+
+void PrintBackup(const Args& args, const app::BackupReport& r, const char* verb) {
+  if (args.json) {
+    std::cout << web::BackupJson(r) << "\n";
+  } else {
+    std::printf("%s %lld documents, %lld chunks, %lld vectors (%lld files, %.1f MiB) in %.1f s\n", verb,
+                static_cast<long long>(r.documents), static_cast<long long>(r.chunks),
+                static_cast<long long>(r.embeddings), static_cast<long long>(r.files),
+                static_cast<double>(r.bytes) / (1 << 20), r.seconds);
+  }
+}
+
+int RunBackup(const Args& args) {
+  if (args.positional.size() != 1) {
+    return Fail(args, cloister::InvalidArgument("backup needs one destination folder"), "cloister backup DEST");
+  }
+  auto kb = app::KnowledgeBase::Open(args.config);
+  if (!kb.ok()) return Fail(args, kb.status());
+  auto report = (*kb)->Backup(args.positional[0]);
+  if (!report.ok()) return Fail(args, report.status());
+  PrintBackup(args, *report, "backed up");
+  return kExitOk;
+}
+
+int RunRestore(const Args& args) {
+  if (args.positional.size() != 1) {
+    return Fail(args, cloister::InvalidArgument("restore needs the backup folder"), "cloister restore SRC [--replace]");
+  }
+  auto report = app::RestoreBackup(args.config, args.positional[0], args.replace);
+  if (!report.ok()) return Fail(args, report.status());
+  PrintBackup(args, *report, "restored");
   return kExitOk;
 }
 
@@ -535,7 +575,7 @@ int main(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"status", RunStatus}, {"models", RunModels},      {"serve", RunServe},
       {"ingest", RunIngest}, {"search", RunSearch}, {"ask", RunAsk},
-      {"reembed", RunReembed}};
+      {"reembed", RunReembed}, {"backup", RunBackup}, {"restore", RunRestore}};
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) {
     return Fail(args, cloister::InvalidArgument("unknown command '" + args.command + "'"),

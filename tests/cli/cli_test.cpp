@@ -109,7 +109,8 @@ TEST(CliTest, VersionPrintsTheVersion) {
 TEST(CliTest, HelpListsEveryCommandAndExitsZero) {
   CliRun r = Cloister({"--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* cmd : {"ingest", "search", "ask", "status", "serve", "models", "--data", "--json"}) {
+  for (const char* cmd : {"ingest", "search", "ask", "status", "serve", "models", "reembed", "backup", "restore",
+                          "--data", "--json"}) {
     EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
   }
 }
@@ -306,6 +307,35 @@ TEST(CliSearchTest, FiltersAndModesAreFlagsAndBadOnesAreUserErrors) {
   CliRun vector = Cloister({"search", "x", "--mode", "vector", "--data", (dir / "data").string()});
   EXPECT_EQ(vector.exit_code, 1);  // no embedding model: a user error with a clear message
   EXPECT_NE(vector.err.find("embedding model"), std::string::npos) << vector.err;
+}
+
+TEST(CliTest, BackupAndRestoreGiveTheSameSearchResults) {
+  fixtures::TempDir dir;
+  const std::string data = (dir / "data").string(), other = (dir / "other").string();
+  fs::path paper = fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf";
+  ASSERT_EQ(Cloister({"ingest", paper.string(), "--data", data}).exit_code, 0);
+  CliRun backup = Cloister({"backup", (dir / "backup").string(), "--data", data, "--json"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  EXPECT_GT(Json(backup.out)->getValue<int64_t>("chunks"), 10);
+  EXPECT_EQ(Cloister({"backup", (dir / "backup").string(), "--data", data}).exit_code, 1) << "not empty";
+  EXPECT_EQ(Cloister({"backup", "--data", data}).exit_code, 1);
+
+  CliRun restore = Cloister({"restore", (dir / "backup").string(), "--data", other, "--json"});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(Json(restore.out)->getValue<int64_t>("chunks"), Json(backup.out)->getValue<int64_t>("chunks"));
+  CliRun again = Cloister({"restore", (dir / "backup").string(), "--data", other});
+  EXPECT_EQ(again.exit_code, 1) << "a catalog is there";
+  EXPECT_NE(again.err.find("--replace"), std::string::npos) << again.err;
+  EXPECT_EQ(Cloister({"restore", (dir / "backup").string(), "--data", other, "--replace"}).exit_code, 0);
+
+  auto search = [&](const std::string& folder) {
+    CliRun r = Cloister({"search", "when does a loop become hot", "--json", "--data", folder});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::ostringstream out;
+    Json(r.out)->getArray("results")->stringify(out);
+    return out.str();
+  };
+  EXPECT_EQ(search(other), search(data));
 }
 
 TEST(CliSearchTest, StatusShowsAChangeOfEmbeddingModelAndReembedFinishesIt) {

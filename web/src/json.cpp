@@ -133,6 +133,18 @@ std::string IngestJson(const app::IngestReport& report) {
   return Stringify(o);
 }
 
+std::string BackupJson(const app::BackupReport& report) {
+  auto o = NewObject();
+  o->set("folder", report.folder.string());
+  o->set("documents", static_cast<Poco::Int64>(report.documents));
+  o->set("chunks", static_cast<Poco::Int64>(report.chunks));
+  o->set("embeddings", static_cast<Poco::Int64>(report.embeddings));
+  o->set("files", static_cast<Poco::Int64>(report.files));
+  o->set("bytes", static_cast<Poco::Int64>(report.bytes));
+  o->set("seconds", report.seconds);
+  return Stringify(o);
+}
+
 namespace {
 
 // A passage's document, as search results and answer sources show it.

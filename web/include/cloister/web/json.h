@@ -32,6 +32,8 @@ std::string JobJson(const app::JobInfo& job);
 std::string JobsJson(const std::vector<app::JobInfo>& jobs);
 // {"documents": N, "chunks": N, "pages": N, "ingested": [...], "failed": [{"path", "error"}]}
 std::string IngestJson(const app::IngestReport& report);
+// `cloister backup` and `restore --json`.
+std::string BackupJson(const app::BackupReport& report);
 // {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to
 // details when not empty.
 std::string ErrorJson(const Status& status, const std::string& hint = "");
