@@ -2,7 +2,7 @@
 //
 //   build/bin/bench_http [--chunks 10000] [--duration 30] [--connections 64] [--wrk-threads 2]
 //                        [--timeout 10] [--method POST|GET] [--burst 20] [--streaming 4]
-//                        [--ask-k 2] [--ask-tokens 16] [--ask-timeout 120]
+//                        [--ask-k 2] [--ask-tokens 16] [--ask-timeout 180]
 //                        [--chat-model FILE.gguf] [--keep DIR] [--wrk PATH]
 //
 // 1. A folder with a collection of --chunks chunks and its vectors written straight into the
@@ -26,20 +26,15 @@
 // Then SIGTERM: the server must exit 0 within 30 s. Exit status 1 when any check failed.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -54,11 +49,12 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "http_client.h"
 #include "synthetic_collection.h"
 
 namespace {
 
-using namespace cloister::bench;  // bench_util.h and synthetic_collection.h
+using namespace cloister::bench;  // bench_util.h, http_client.h, synthetic_collection.h
 
 constexpr char kChatModelFile[] = "qwen2.5-0.5b-shape-q4_k_m.gguf";
 constexpr int kWarmupSearches = 5;
@@ -74,7 +70,7 @@ struct Args {
   int streaming = 4;
   int ask_k = 2;
   int ask_tokens = 16;
-  int ask_timeout = 120;
+  int ask_timeout = 180;
   fs::path chat_model;  // empty: build the Qwen2.5-0.5B-shaped model
   fs::path keep;
   std::string wrk = "wrk";
@@ -116,102 +112,6 @@ Args ParseArgs(int argc, char** argv) {
             (a.method == "POST" || a.method == "GET");
   if (!ok) Die("an option is out of range (see the comment at the top of bench/http_bench.cpp)");
   return a;
-}
-
-// ---- A minimal HTTP/1.1 client: one request per connection, with a deadline ----
-
-struct HttpReply {
-  int status = 0;  // 0: no complete status line
-  std::string headers, body;
-  std::string error;         // "timeout", "connect: ...", "closed early": nothing else set then
-  double seconds = 0;        // until the server closed the connection
-  double first_token_s = 0;  // streaming: until the first "event: token" arrived
-};
-
-std::string Dechunk(const std::string& raw) {
-  std::string out;
-  for (size_t at = 0; at < raw.size();) {
-    size_t eol = raw.find("\r\n", at);
-    if (eol == std::string::npos) break;
-    size_t n = std::strtoul(raw.c_str() + at, nullptr, 16);
-    if (n == 0) break;
-    out.append(raw, eol + 2, n);
-    at = eol + 2 + n + 2;
-  }
-  return out;
-}
-
-int Connect(uint16_t port, std::string* error) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *error = std::string("connect: ") + std::strerror(errno);
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Reads until the server closes the connection or `deadline`; false on timeout.
-bool ReadAll(int fd, Clock::time_point start, Clock::time_point deadline, HttpReply* r,
-             std::string* raw) {
-  char buf[16384];
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) return true;
-    raw->append(buf, static_cast<size_t>(n));
-    if (r->first_token_s == 0 && raw->find("event: token") != std::string::npos)
-      r->first_token_s = Seconds(start);
-  }
-}
-
-HttpReply Http(uint16_t port, const std::string& method, const std::string& path,
-               const std::string& body, double timeout_s) {
-  HttpReply r;
-  auto start = Clock::now();
-  auto deadline =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
-  int fd = Connect(port, &r.error);
-  if (fd < 0) return r;
-  std::string request =
-      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!body.empty()) {
-    request +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  request += "\r\n" + body;
-  std::string raw;
-  bool sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-              static_cast<ssize_t>(request.size());
-  bool complete = sent && ReadAll(fd, start, deadline, &r, &raw);
-  close(fd);
-  r.seconds = Seconds(start);
-  size_t end = raw.find("\r\n\r\n");
-  if (!complete || end == std::string::npos || raw.compare(0, 9, "HTTP/1.1 ") != 0) {
-    r.error = !sent ? "send failed" : !complete ? "timeout" : "closed early";
-    return r;
-  }
-  r.status = std::atoi(raw.c_str() + 9);
-  r.headers = raw.substr(0, end + 2);
-  std::string lower = r.headers;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-  r.body = raw.substr(end + 4);
-  if (lower.find("transfer-encoding: chunked") != std::string::npos) r.body = Dechunk(r.body);
-  return r;
-}
-
-// A header's value ("" when absent); names compared without case.
-std::string Header(const HttpReply& r, const std::string& name) {
-  std::regex re("\r\n" + name + ":[ \t]*([^\r]*)", std::regex::icase);
-  std::smatch m;
-  return std::regex_search(r.headers, m, re) ? m[1].str() : "";
 }
 
 Poco::JSON::Object::Ptr ParseObject(const std::string& text) {
@@ -549,6 +449,8 @@ void Classify(AskOutcome& o) {
     o.outcome = Header(r, "Retry-After").empty() ? "503 without Retry-After" : "refused";
   } else if (r.status != 200) {
     o.outcome = "status " + std::to_string(r.status);
+  } else if (!IsUtf8(r.body)) {
+    o.outcome = "200, body not UTF-8";
   } else if (auto answer = AnswerObject(o); !answer) {
     o.outcome = o.stream ? "stream without a done event" : "200 without JSON";
   } else {
@@ -599,6 +501,11 @@ bool PrintBurst(const std::vector<AskOutcome>& burst, double wall) {
     }
     if (o.stream && o.reply.first_token_s > 0)
       std::printf(", first token event at %.2f s", o.reply.first_token_s);
+    if (o.outcome != "answered" && o.outcome != "refused" && o.reply.status != 0) {
+      std::string start = o.reply.body.substr(0, 160);
+      std::replace(start.begin(), start.end(), '\n', ' ');
+      std::printf("  body (%zu bytes): %s", o.reply.body.size(), start.c_str());
+    }
     std::printf("\n");
   }
   std::string summary;
@@ -712,9 +619,13 @@ bool AskBurst(const Args& args, const Server& server, const std::vector<std::str
       first.outcome.c_str(), first.reply.status, first.reply.seconds,
       static_cast<long long>(first.prompt_tokens), static_cast<long long>(first.completion_tokens));
   if (first.outcome != "answered") Die("the first ask failed: " + first.reply.body);
+  double server_cpu = ProcessCpu(server.pid), busy = MachineBusySeconds();
   auto start = Clock::now();
   std::vector<AskOutcome> burst = Burst(args, server, asked);
-  bool ok = PrintBurst(burst, Seconds(start));
+  double wall = Seconds(start), server_used = ProcessCpu(server.pid) - server_cpu;
+  bool ok = PrintBurst(burst, wall);
+  std::printf("  %-22s server %.2f, everything else %.2f\n", "CPU (cores, mean)",
+              server_used / wall, std::max(0.0, MachineBusySeconds() - busy - server_used) / wall);
   HttpReply after = Http(server.port, "GET", "/api/v1/health", "", 10);
   std::printf("  health after the burst: %d%s\n", after.status,
               after.status == 200 ? "" : " (CHECK FAILED)");
