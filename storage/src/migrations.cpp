@@ -145,12 +145,57 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 )sql";
 
+// Who may use the service, and how they prove it. Secrets are never stored: users keep an
+// argon2id hash string (salt and parameters inside it), API keys and session tokens a SHA-256 of
+// the random token (they have 256 bits of entropy, so a fast hash suffices), found by that hash.
+// The CSRF token is not a secret on its own (useless without the session cookie). Deleting a
+// user takes their keys, sessions and grants with it. user_collections holds grants for the
+// permission checks that come with collections.
+constexpr std::string_view kV6Accounts = R"sql(
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+  role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+  password_hash TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1))
+);
+
+CREATE TABLE api_keys (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  key_hash TEXT NOT NULL UNIQUE CHECK (length(key_hash) > 0),
+  prefix TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  last_used_at INTEGER
+);
+CREATE INDEX api_keys_user ON api_keys (user_id);
+
+CREATE TABLE sessions (
+  token_hash TEXT PRIMARY KEY CHECK (length(token_hash) > 0),
+  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE user_collections (
+  user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  collection_id INTEGER NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+  PRIMARY KEY (user_id, collection_id)
+) WITHOUT ROWID;
+CREATE INDEX user_collections_collection ON user_collections (collection_id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, "catalog tables", kV1Tables},
     Migration{2, "full-text index over chunks", kV2ChunksFts},
     Migration{3, "documents linked to their jobs", kV3DocumentJobs},
     Migration{4, "full-text index segmented by ICU for every language", kV4IcuChunksFts},
     Migration{5, "catalog settings", kV5Settings},
+    Migration{6, "users, API keys, sessions and collection grants", kV6Accounts},
 };
 static_assert(kMigrations.size() == kSchemaVersion, "one migration per schema version");
 

@@ -51,6 +51,39 @@ struct Collection {
   int64_t created_at = 0;
 };
 
+// ---- Accounts (who may use the service; see Catalog's Accounts section) ----
+enum class Role { kAdmin, kUser };
+// "admin", "user": the spelling stored and shown.
+std::string_view RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view name);
+
+struct User {
+  int64_t id = 0;
+  std::string name;           // unique, non-empty
+  Role role = Role::kUser;
+  std::string password_hash;  // a crypto_pwhash_str string; "" means password login is off
+  int64_t created_at = 0;
+  bool disabled = false;      // a disabled user's keys and sessions authenticate nobody
+};
+
+struct ApiKey {
+  int64_t id = 0;
+  int64_t user_id = 0;
+  std::string user_name;  // filled by the readers
+  std::string prefix;     // public, for display: which key this is
+  int64_t created_at = 0;
+  std::optional<int64_t> revoked_at;
+  std::optional<int64_t> last_used_at;
+};
+
+struct Session {
+  std::string token_hash;  // of the cookie's token; the token itself is never stored
+  int64_t user_id = 0;
+  std::string csrf_token;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+};
+
 struct Document {
   int64_t id = 0;  // set by AddDocument; ignored on input
   int64_t collection_id = 0;
@@ -357,6 +390,56 @@ class Catalog {
   // For crash recovery: jobs caught in extracting, chunking or embedding go back to queued.
   // Returns how many were moved.
   Result<int> ResetUnfinishedJobs();
+
+  // ---- Accounts ----
+  // Secrets arrive already hashed (the caller owns the KDF); the catalog stores and finds them.
+  // A new user; returns the id. kInvalidArgument for an empty name, kFailedPrecondition when a
+  // user of that name exists.
+  Result<int64_t> AddUser(std::string_view name, Role role, std::string_view password_hash);
+  // kNotFound for an unknown name or id.
+  Result<User> GetUser(std::string_view name) const;
+  Result<User> GetUserById(int64_t id) const;
+  // Ordered by name.
+  Result<std::vector<User>> ListUsers() const;
+  // Replaces the password hash and ends every session of the user. kNotFound for an unknown name.
+  Status SetUserPassword(std::string_view name, std::string_view password_hash);
+  Status SetUserDisabled(std::string_view name, bool disabled);
+  Status SetUserRole(std::string_view name, Role role);
+  // Removes the user with their API keys, sessions and grants. kNotFound for an unknown name.
+  Status DeleteUser(std::string_view name);
+
+  // A key for the user; returns its id. kInvalidArgument for an empty hash, kFailedPrecondition
+  // for an unknown user or a hash already stored.
+  Result<int64_t> AddApiKey(int64_t user_id, std::string_view key_hash, std::string_view prefix);
+  // The key with that hash, revoked ones included; std::nullopt when none has it.
+  Result<std::optional<ApiKey>> FindApiKey(std::string_view key_hash) const;
+  // Ordered by id; only the user's when given.
+  Result<std::vector<ApiKey>> ListApiKeys(std::optional<int64_t> user_id = std::nullopt) const;
+  // Marks the key revoked at `now` (revoking twice keeps the first time). kNotFound for an
+  // unknown id.
+  Status RevokeApiKey(int64_t id, int64_t now);
+  // Records a use. kNotFound for an unknown id.
+  Status TouchApiKey(int64_t id, int64_t now);
+
+  // kInvalidArgument for an empty token hash, kFailedPrecondition for an unknown user or a
+  // token hash already stored.
+  Status AddSession(const Session& session);
+  // The session with that token hash, expired or not; std::nullopt when none.
+  Result<std::optional<Session>> FindSession(std::string_view token_hash) const;
+  // kNotFound when no session has that hash.
+  Status ExtendSession(std::string_view token_hash, int64_t expires_at);
+  // Ok whether or not it existed (logging out twice is not an error).
+  Status DeleteSession(std::string_view token_hash);
+  // Removes sessions that expired before `now`; returns how many.
+  Result<int> DeleteExpiredSessions(int64_t now);
+
+  // Grants the user read access to the collection (granting twice is Ok). kFailedPrecondition
+  // for an unknown user or collection.
+  Status GrantCollection(int64_t user_id, int64_t collection_id);
+  // kNotFound when the user had no such grant.
+  Status RevokeCollection(int64_t user_id, int64_t collection_id);
+  // The ids of the collections granted to the user, ascending.
+  Result<std::vector<int64_t>> UserCollections(int64_t user_id) const;
 
   // ---- Overview and search ----
   Result<CatalogStats> Stats() const;

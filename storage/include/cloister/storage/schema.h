@@ -11,6 +11,8 @@
 //   3  documents.job_id (the job that wrote the row) and documents.name; jobs indexed by path
 //   4  chunks_fts re-made with the ICU tokenizer "cloister_icu" (words in every language,
 //      Chinese, Japanese and Thai included) and re-indexed
+//   5  settings (key, value)
+//   6  users, api_keys, sessions, user_collections (accounts; secrets stored only as hashes)
 #pragma once
 
 #include "cloister/core/status.h"
@@ -19,7 +21,7 @@
 namespace cloister::storage {
 
 // The newest schema this build knows.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 // The database's schema version: 0 for a new, empty database.
 Result<int> SchemaVersion(const Database& db);
