@@ -71,6 +71,11 @@ struct Config {
   std::string bind = "127.0.0.1";               // serve: listen address
   uint16_t port = 8080;                         // serve: listen port (0: any free port)
   int http_threads = 16;                        // serve: request worker threads
+  // serve: every API call needs a user (session cookie or API key; docs/security.md). Off by
+  // default; serve refuses a non-loopback bind without it unless insecure_no_auth is set.
+  bool auth = false;
+  bool insecure_no_auth = false;                // serve: allow a non-loopback bind without auth
+  int session_idle_seconds = 12 * 3600;         // serve --auth: a session unused this long ends
   IngestConfig ingest;
   IndexConfig index;
   RetrievalConfig retrieval;
