@@ -1,6 +1,7 @@
 // The cloister command: CLI commands and `serve` (DESIGN.md's CLI contract).
 // Exit status: 0 success, 1 user error (clear message), 2 internal error.
 #include <signal.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,16 +10,19 @@
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cloister/app/accounts.h"
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/dates.h"
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
 #include "cloister/ingest/sandbox.h"
+#include "cloister/web/auth.h"
 #include "cloister/web/json.h"
 #include "cloister/web/remote_chat.h"
 #include "cloister/web/server.h"
@@ -47,9 +51,11 @@ commands:
   ask QUESTION [--k N]  answer QUESTION from the documents, with citations (streamed on a
         [--type T] [--from SENDER] [--after D] [--before D]   terminal)
   status                documents, chunks, failures, models, index and ingestion queue
-  serve [--port P] [--bind ADDR] [--inbox DIR] [--shutdown-grace S]
+  serve [--port P] [--bind ADDR] [--inbox DIR] [--shutdown-grace S] [--auth]
                         run the web service and watch the inbox folder; on SIGTERM or
-                        Ctrl-C, answers in progress get S seconds to finish (default 120)
+                        Ctrl-C, answers in progress get S seconds to finish (default 120).
+                        --auth: every API call needs a user (docs/security.md); without it
+                        serve refuses any address but loopback, unless --insecure-no-auth
   models                the models in the models folder: kind, size, quantization, loads
   reembed               after a change of embedding model: embed every chunk with the new
                         model now (serve does it in the background), then switch to it
@@ -58,6 +64,18 @@ commands:
   restore SRC [--replace]
                         put the backup in SRC in place (stop the service first); --replace
                         moves existing data aside into the data folder's replaced-<time>/
+
+accounts (docs/security.md; passwords are read from stdin, one line, never from arguments):
+  user add NAME --role admin|user   a new user
+  user del NAME                     remove a user with their keys and sessions
+  user passwd NAME                  set a new password (ends the user's sessions)
+  user list                         users, roles and granted collections
+  apikey create NAME                a new API key for user NAME, printed once
+  apikey revoke KEY_ID              refuse that key from now on
+  apikey list                       keys by id, user and public prefix (never the key)
+  collection add NAME --folder DIR  a collection and the folder its files come from
+  grant NAME COLLECTION             let user NAME read the collection (stored; enforced later)
+  revoke NAME COLLECTION            take that back
 
 ingestion (ingest and serve):
   --workers N           files extracted at once (default 2)
@@ -96,6 +114,8 @@ struct Args {
   bool k_given = false;
   int shutdown_grace = 120;  // serve: seconds for answers in progress to finish on SIGTERM
   bool replace = false;      // restore: move the current data aside
+  std::string role;          // user add
+  std::optional<std::string> folder;  // collection add
   app::SearchOptions search;
 };
 
@@ -162,6 +182,10 @@ Status Parse(int argc, char** argv, Args* args) {
     if (a == "--from") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->search.filters.from = v; continue; }
     if (a == "--mmr") { args->search.mmr = true; continue; }
     if (a == "--replace") { args->replace = true; continue; }
+    if (a == "--auth") { args->config.auth = true; continue; }
+    if (a == "--insecure-no-auth") { args->config.insecure_no_auth = true; continue; }
+    if (a == "--role") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->role = v; continue; }
+    if (a == "--folder") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->folder = v; continue; }
     if (a == "--chat-url") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.answer.remote_url = v; continue; }
     if (a == "--chat-model") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.answer.remote_model = v; continue; }
     if (a == "--query-prefix") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.retrieval.query_prefix = v; continue; }
@@ -386,6 +410,16 @@ int RunModels(const Args& args) {
   return kExitOk;
 }
 
+void WarnWithoutUsers(const app::Config& config) {
+  auto accounts = app::Accounts::Open(config);
+  if (!accounts.ok()) return;  // Start reports it
+  auto users = (*accounts)->ListUsers();
+  if (users.ok() && users->empty()) {
+    cloister::log::Warn("serve", "authentication is on but there is no user yet",
+                        {{"hint", "cloister user add NAME --role admin"}});
+  }
+}
+
 int RunServe(const Args& args) {
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t stop_signals;
@@ -394,12 +428,21 @@ int RunServe(const Args& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  Status secure = app::CheckServeSecurity(args.config);
+  if (!secure.ok()) return Fail(args, secure);
+  if (!args.config.auth) {
+    cloister::log::Warn("serve", "authentication is off: anyone who reaches this address reads "
+                                 "every document", {{"bind", args.config.bind}});
+  }
   auto kb = OpenForAnswers(args);
   if (!kb.ok()) return Fail(args, kb.status());
   web::ServerOptions options;
   options.bind = args.config.bind;
   options.port = args.config.port;
   options.threads = args.config.http_threads;
+  options.auth = args.config.auth;
+  options.session_idle_seconds = args.config.session_idle_seconds;
+  if (options.auth) WarnWithoutUsers(args.config);
   Status watching = (*kb)->StartBackground();
   if (!watching.ok()) return Fail(args, watching);
   web::Server server(**kb, options);
@@ -551,6 +594,178 @@ int RunAsk(const Args& args) {
   return kExitOk;
 }
 
+// ---- accounts ----------------------------------------------------------------------------------
+
+// One line of stdin, without its line break; on a terminal the typing is not echoed.
+cloister::Result<std::string> ReadPassword(const char* prompt) {
+  bool tty = ::isatty(0) == 1;
+  termios saved{};
+  if (tty) {
+    std::cerr << prompt << std::flush;
+    tcgetattr(0, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(0, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (tty) {
+    tcsetattr(0, TCSAFLUSH, &saved);
+    std::cerr << "\n";
+  }
+  if (!got) return cloister::InvalidArgument("no password on stdin (give it as one line)");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+// A new password, hashed: typed twice on a terminal, one line from a pipe.
+cloister::Result<std::string> ReadNewPasswordHash() {
+  CLOISTER_ASSIGN_OR_RETURN(std::string password, ReadPassword("password: "));
+  if (::isatty(0) == 1) {
+    CLOISTER_ASSIGN_OR_RETURN(std::string again, ReadPassword("again: "));
+    if (again != password) return cloister::InvalidArgument("the two passwords differ");
+  }
+  return web::HashPassword(password);
+}
+
+std::string Iso(int64_t t) {
+  char buf[32];
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int NeedPositional(const Args& args, size_t n, const std::string& usage) {
+  return Fail(args, cloister::InvalidArgument(std::string("expected ") + std::to_string(n) +
+                                              " argument(s)"),
+              usage);
+}
+
+int RunUser(const Args& args) {
+  const auto& p = args.positional;
+  std::string sub = p.empty() ? "" : p[0];
+  auto accounts = app::Accounts::Open(args.config);
+  if (!accounts.ok()) return Fail(args, accounts.status());
+  app::Accounts& a = **accounts;
+  if (sub == "list" && p.size() == 1) {
+    auto users = a.ListUsers();
+    if (!users.ok()) return Fail(args, users.status());
+    if (args.json) {
+      std::cout << web::UsersJson(*users) << "\n";
+      return kExitOk;
+    }
+    for (const auto& u : *users) {
+      std::cout << u.name << "  " << u.role << (u.disabled ? "  disabled" : "") << "  created "
+                << Iso(u.created_at);
+      for (size_t i = 0; i < u.collections.size(); ++i) std::cout << (i ? ", " : "  collections: ") << u.collections[i];
+      std::cout << "\n";
+    }
+    return kExitOk;
+  }
+  if ((sub == "add" || sub == "del" || sub == "passwd") && p.size() == 2) {
+    const std::string& name = p[1];
+    Status done;
+    if (sub == "del") {
+      done = a.DeleteUser(name);
+    } else {
+      if (sub == "add" && args.role.empty()) {
+        return Fail(args, cloister::InvalidArgument("user add needs --role admin or --role user"),
+                    "cloister user add NAME --role admin|user");
+      }
+      auto hash = ReadNewPasswordHash();
+      if (!hash.ok()) return Fail(args, hash.status());
+      done = sub == "add" ? a.AddUser(name, args.role, *hash).status() : a.SetPassword(name, *hash);
+    }
+    if (!done.ok()) return Fail(args, done);
+    std::cerr << (sub == "add" ? "added user " : sub == "del" ? "removed user " : "new password for ")
+              << name << "\n";
+    return kExitOk;
+  }
+  return Fail(args, cloister::InvalidArgument("unknown or incomplete user command"),
+              "cloister user add NAME --role admin|user | del NAME | passwd NAME | list");
+}
+
+int RunApiKey(const Args& args) {
+  const auto& p = args.positional;
+  std::string sub = p.empty() ? "" : p[0];
+  auto accounts = app::Accounts::Open(args.config);
+  if (!accounts.ok()) return Fail(args, accounts.status());
+  app::Accounts& a = **accounts;
+  if (sub == "create" && p.size() == 2) {
+    auto key = web::MakeApiKey();
+    if (!key.ok()) return Fail(args, key.status());
+    auto info = a.AddApiKey(p[1], key->hash, key->prefix);
+    if (!info.ok()) return Fail(args, info.status());
+    if (args.json) {
+      std::cout << web::ApiKeyJson(*info, key->key) << "\n";
+    } else {
+      std::cout << key->key << "\n";
+      std::cerr << "API key " << info->id << " for " << info->user
+                << ": shown this once, keep it now (only its hash is stored)\n";
+    }
+    return kExitOk;
+  }
+  if (sub == "revoke" && p.size() == 2) {
+    long id = 0;
+    if (!ParseNumber(p[1], 1, std::numeric_limits<long>::max(), &id)) {
+      return Fail(args, cloister::InvalidArgument("KEY_ID is the number `apikey list` shows, not '" + p[1] + "'"));
+    }
+    Status revoked = a.RevokeApiKey(id);
+    if (!revoked.ok()) return Fail(args, revoked);
+    std::cerr << "revoked API key " << id << "\n";
+    return kExitOk;
+  }
+  if (sub == "list" && p.size() == 1) {
+    auto keys = a.ListApiKeys();
+    if (!keys.ok()) return Fail(args, keys.status());
+    if (args.json) {
+      std::cout << web::ApiKeysJson(*keys) << "\n";
+      return kExitOk;
+    }
+    for (const auto& k : *keys) {
+      std::cout << k.id << "  " << k.user << "  ck_" << k.prefix << "_…  created " << Iso(k.created_at)
+                << (k.last_used_at ? "  last used " + Iso(*k.last_used_at) : "")
+                << (k.revoked_at ? "  revoked " + Iso(*k.revoked_at) : "") << "\n";
+    }
+    return kExitOk;
+  }
+  return Fail(args, cloister::InvalidArgument("unknown or incomplete apikey command"),
+              "cloister apikey create NAME | revoke KEY_ID | list");
+}
+
+int RunCollection(const Args& args) {
+  const auto& p = args.positional;
+  if (p.size() != 2 || p[0] != "add" || !args.folder) {
+    return Fail(args, cloister::InvalidArgument("collection needs: add NAME --folder DIR"),
+                "cloister collection add NAME --folder DIR");
+  }
+  auto accounts = app::Accounts::Open(args.config);
+  if (!accounts.ok()) return Fail(args, accounts.status());
+  std::error_code ec;
+  std::filesystem::path folder = std::filesystem::absolute(*args.folder, ec);
+  Status added = (*accounts)->AddCollection(p[1], folder.lexically_normal().string());
+  if (!added.ok()) return Fail(args, added);
+  std::cerr << "collection " << p[1] << " takes its files from " << folder.string() << "\n";
+  return kExitOk;
+}
+
+int RunGrant(const Args& args) {
+  if (args.positional.size() != 2) {
+    return NeedPositional(args, 2, "cloister " + args.command + " NAME COLLECTION");
+  }
+  auto accounts = app::Accounts::Open(args.config);
+  if (!accounts.ok()) return Fail(args, accounts.status());
+  const std::string &user = args.positional[0], &collection = args.positional[1];
+  Status done = args.command == "grant" ? (*accounts)->Grant(user, collection)
+                                        : (*accounts)->Revoke(user, collection);
+  if (!done.ok()) return Fail(args, done);
+  std::cerr << (args.command == "grant" ? "granted " : "revoked ") << collection
+            << (args.command == "grant" ? " to " : " from ") << user << "\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -575,7 +790,9 @@ int main(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"status", RunStatus}, {"models", RunModels},      {"serve", RunServe},
       {"ingest", RunIngest}, {"search", RunSearch}, {"ask", RunAsk},
-      {"reembed", RunReembed}, {"backup", RunBackup}, {"restore", RunRestore}};
+      {"reembed", RunReembed}, {"backup", RunBackup}, {"restore", RunRestore},
+      {"user", RunUser}, {"apikey", RunApiKey}, {"collection", RunCollection},
+      {"grant", RunGrant}, {"revoke", RunGrant}};
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) {
     return Fail(args, cloister::InvalidArgument("unknown command '" + args.command + "'"),

@@ -13,7 +13,7 @@ packages=(
   # index: FAISS is a static library that needs OpenMP (libgomp, with gcc) and BLAS/LAPACK
   libfaiss-dev libopenblas-dev liblapack-dev
   # web
-  libpoco-dev
+  libpoco-dev libsodium-dev
   # ingest
   libpoppler-cpp-dev libicu-dev libgmime-3.0-dev libxml2-dev libarchive-dev
   tesseract-ocr tesseract-ocr-eng

@@ -44,7 +44,7 @@ std::string Slurp(const std::filesystem::path& p) {
 }
 
 pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& out,
-            const std::filesystem::path& err) {
+            const std::filesystem::path& err, const std::filesystem::path& in = {}) {
   std::vector<char*> argv;
   std::string bin = CLOISTER_BINARY;
   argv.push_back(bin.data());
@@ -55,6 +55,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& o
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!in.empty()) posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
   pid_t pid = -1;
   int rc = posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -62,9 +63,11 @@ pid_t Spawn(const std::vector<std::string>& args, const std::filesystem::path& o
   return pid;
 }
 
-CliRun Cloister(const std::vector<std::string>& args) {
+// Runs the binary with `input` as its stdin (none when empty).
+CliRun Cloister(const std::vector<std::string>& args, const std::string& input = "") {
   fixtures::TempDir io;
-  pid_t pid = Spawn(args, io / "out", io / "err");
+  if (!input.empty()) std::ofstream(io / "in") << input;
+  pid_t pid = Spawn(args, io / "out", io / "err", input.empty() ? fs::path() : io / "in");
   int status = 0;
   waitpid(pid, &status, 0);
   CliRun r;
@@ -79,7 +82,7 @@ Poco::JSON::Object::Ptr Json(const std::string& text) {
 }
 
 // A plain HTTP/1.0 GET over a socket: the test needs no HTTP library to check the server.
-std::string HttpGet(uint16_t port, const std::string& path) {
+std::string HttpGet(uint16_t port, const std::string& path, const std::string& headers = "") {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -89,7 +92,7 @@ std::string HttpGet(uint16_t port, const std::string& path) {
     close(fd);
     return "";
   }
-  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
   (void)!write(fd, req.data(), req.size());
   std::string reply;
   char buf[4096];
@@ -419,6 +422,139 @@ TEST(CliIngestTest, AKillMidwayLeavesNoHalfDocumentAndARerunCompletesExactlyOnce
   // The same files ingested in one clean run give the same number of chunks: none duplicated.
   CliRun clean = Cloister({"ingest", (dir / "in").string(), "--json", "--data", (dir / "clean").string()});
   EXPECT_EQ(st->getValue<int>("chunks"), Json(clean.out)->getValue<int>("chunks"));
+}
+
+}  // namespace
+}  // namespace cloister
+
+namespace cloister {
+namespace {
+
+// Starts serve with `extra` flags and returns its port, read from the log (0 on failure).
+uint16_t StartServe(const fixtures::TempDir& dir, const std::vector<std::string>& extra, pid_t* pid) {
+  std::vector<std::string> args = {"serve", "--port", "0", "--data", (dir / "data").string(),
+                                   "--inbox", (dir / "inbox").string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  *pid = Spawn(args, dir / "out", dir / "err");
+  std::smatch m;
+  std::string log;
+  std::regex url(R"(url=http://[0-9.]+:(\d+))");
+  for (int i = 0; i < 300 && !std::regex_search(log, m, url); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = Slurp(dir / "err");
+  }
+  if (!std::regex_search(log, m, url)) {
+    ADD_FAILURE() << log;
+    return 0;
+  }
+  return static_cast<uint16_t>(std::stoi(m[1]));
+}
+
+void StopServe(pid_t pid) {
+  kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, WNOHANG);
+}
+
+TEST(CliAccountsTest, UsersAndApiKeysAreManagedWithPasswordsFromStdinAndKeysShownOnce) {
+  fixtures::TempDir dir;
+  std::string data = (dir / "data").string();
+  CliRun add = Cloister({"user", "add", "alice", "--role", "admin", "--data", data}, "correct horse\n");
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  EXPECT_EQ(Cloister({"user", "add", "alice", "--role", "user", "--data", data}, "another one\n").exit_code, 1);
+  EXPECT_EQ(Cloister({"user", "add", "bob", "--role", "root", "--data", data}, "correct horse\n").exit_code, 1);
+  EXPECT_EQ(Cloister({"user", "add", "bob", "--data", data}, "correct horse\n").exit_code, 1);
+  CliRun short_password = Cloister({"user", "add", "bob", "--role", "user", "--data", data}, "short\n");
+  EXPECT_EQ(short_password.exit_code, 1);
+  EXPECT_NE(short_password.err.find("at least"), std::string::npos) << short_password.err;
+
+  CliRun users = Cloister({"user", "list", "--json", "--data", data});
+  ASSERT_EQ(users.exit_code, 0) << users.err;
+  auto list = Json(users.out)->getArray("users");
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->getObject(0)->getValue<std::string>("role"), "admin");
+  EXPECT_EQ(users.out.find("argon2"), std::string::npos);
+
+  CliRun created = Cloister({"apikey", "create", "alice", "--json", "--data", data});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  std::string key = Json(created.out)->getValue<std::string>("key");
+  int64_t id = Json(created.out)->getValue<int64_t>("id");
+  EXPECT_EQ(key.rfind("ck_", 0), 0u);
+  CliRun plain = Cloister({"apikey", "create", "alice", "--data", data});
+  EXPECT_TRUE(std::regex_match(plain.out, std::regex("ck_[0-9a-f]{8}_[A-Za-z0-9_-]{43}\n"))) << plain.out;
+  EXPECT_EQ(Cloister({"apikey", "create", "nobody", "--data", data}).exit_code, 1);
+
+  CliRun keys = Cloister({"apikey", "list", "--json", "--data", data});
+  ASSERT_EQ(keys.exit_code, 0);
+  EXPECT_EQ(Json(keys.out)->getArray("api_keys")->size(), 2u);
+  EXPECT_EQ(keys.out.find(key.substr(12)), std::string::npos) << "the secret part is never listed";
+
+  EXPECT_EQ(Cloister({"apikey", "revoke", std::to_string(id), "--data", data}).exit_code, 0);
+  EXPECT_EQ(Cloister({"apikey", "revoke", "999", "--data", data}).exit_code, 1);
+  EXPECT_EQ(Cloister({"apikey", "revoke", "abc", "--data", data}).exit_code, 1);
+  auto revoked = Json(Cloister({"apikey", "list", "--json", "--data", data}).out)->getArray("api_keys");
+  EXPECT_FALSE(revoked->getObject(0)->isNull("revoked_at"));
+  EXPECT_TRUE(revoked->getObject(1)->isNull("revoked_at"));
+
+  EXPECT_EQ(Cloister({"user", "passwd", "alice", "--data", data}, "a better password\n").exit_code, 0);
+  EXPECT_EQ(Cloister({"user", "passwd", "carol", "--data", data}, "a better password\n").exit_code, 1);
+  EXPECT_EQ(Cloister({"user", "del", "alice", "--data", data}).exit_code, 0);
+  EXPECT_EQ(Cloister({"user", "del", "alice", "--data", data}).exit_code, 1);
+  EXPECT_EQ(Json(Cloister({"apikey", "list", "--json", "--data", data}).out)->getArray("api_keys")->size(), 0u);
+}
+
+TEST(CliAccountsTest, CollectionsAreAddedAndGrantedAndRevoked) {
+  fixtures::TempDir dir;
+  std::string data = (dir / "data").string();
+  ASSERT_EQ(Cloister({"user", "add", "bob", "--role", "user", "--data", data}, "correct horse\n").exit_code, 0);
+  ASSERT_EQ(Cloister({"collection", "add", "hr", "--folder", (dir / "hr").string(), "--data", data}).exit_code, 0);
+  EXPECT_EQ(Cloister({"collection", "add", "hr", "--data", data}).exit_code, 1);  // no --folder
+  EXPECT_EQ(Cloister({"grant", "bob", "hr", "--data", data}).exit_code, 0);
+  EXPECT_EQ(Cloister({"grant", "bob", "nope", "--data", data}).exit_code, 1);
+  EXPECT_EQ(Cloister({"grant", "nobody", "hr", "--data", data}).exit_code, 1);
+  auto user = Json(Cloister({"user", "list", "--json", "--data", data}).out)->getArray("users")->getObject(0);
+  ASSERT_EQ(user->getArray("collections")->size(), 1u);
+  EXPECT_EQ(user->getArray("collections")->getElement<std::string>(0), "hr");
+  EXPECT_EQ(Cloister({"revoke", "bob", "hr", "--data", data}).exit_code, 0);
+  EXPECT_EQ(Cloister({"revoke", "bob", "hr", "--data", data}).exit_code, 1);
+}
+
+TEST(CliAccountsTest, ServeRefusesANonLoopbackAddressWithoutAuth) {
+  fixtures::TempDir dir;
+  CliRun r = Cloister({"serve", "--bind", "0.0.0.0", "--port", "0", "--data", (dir / "data").string(),
+                       "--inbox", (dir / "inbox").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("refusing to serve on 0.0.0.0 without authentication"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--auth"), std::string::npos);
+  EXPECT_NE(r.err.find("--insecure-no-auth"), std::string::npos);
+
+  pid_t pid = 0;
+  uint16_t port = StartServe(dir, {"--bind", "0.0.0.0", "--insecure-no-auth"}, &pid);
+  ASSERT_GT(port, 0);
+  EXPECT_NE(HttpGet(port, "/api/v1/status").find("200 OK"), std::string::npos);
+  StopServe(pid);
+}
+
+TEST(CliAccountsTest, ServeWithAuthAcceptsTheCreatedKeyAndRefusesTheRest) {
+  fixtures::TempDir dir;
+  std::string data = (dir / "data").string();
+  ASSERT_EQ(Cloister({"user", "add", "alice", "--role", "user", "--data", data}, "correct horse\n").exit_code, 0);
+  std::string key = Cloister({"apikey", "create", "alice", "--data", data}).out;
+  key.pop_back();  // the line break
+  pid_t pid = 0;
+  uint16_t port = StartServe(dir, {"--bind", "0.0.0.0", "--auth"}, &pid);
+  ASSERT_GT(port, 0);
+  EXPECT_NE(HttpGet(port, "/api/v1/health").find("200 OK"), std::string::npos);
+  std::string refused = HttpGet(port, "/api/v1/status");
+  EXPECT_NE(refused.find("401"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("unauthenticated"), std::string::npos) << refused;
+  std::string ok = HttpGet(port, "/api/v1/status", "Authorization: Bearer " + key + "\r\n");
+  EXPECT_NE(ok.find("200 OK"), std::string::npos) << ok;
+  StopServe(pid);
 }
 
 }  // namespace

@@ -22,6 +22,8 @@
 #include <sstream>
 #include <thread>
 
+#include "cloister/app/accounts.h"
+#include "cloister/web/auth.h"
 #include "cloister/web/json.h"
 #include "cloister/web/server.h"
 #include "fixtures/fixtures.h"
@@ -230,13 +232,25 @@ class OpenApiServerTest : public testing::Test {
     auto kb = app::KnowledgeBase::Open(config);
     ASSERT_TRUE(kb.ok()) << kb.status().ToString();
     kb_ = std::move(kb).value();
-    server_ = std::make_unique<Server>(*kb_, ServerOptions{.bind = "127.0.0.1", .port = 0});
+    // With authentication on, as a deployment runs: the examples log in as this administrator
+    // (docs/openapi.json's login example) and every other call carries an API key.
+    auto accounts = app::Accounts::Open(config);
+    ASSERT_TRUE(accounts.ok()) << accounts.status().ToString();
+    auto hash = HashPassword("correct horse battery");
+    ASSERT_TRUE(hash.ok());
+    ASSERT_TRUE((*accounts)->AddUser("admin", "admin", *hash).ok());
+    auto key = MakeApiKey();
+    ASSERT_TRUE(key.ok());
+    ASSERT_TRUE((*accounts)->AddApiKey("admin", key->hash, key->prefix).ok());
+    bearer_ = "Bearer " + key->key;
+    server_ = std::make_unique<Server>(*kb_, ServerOptions{.bind = "127.0.0.1", .port = 0, .auth = true});
     ASSERT_TRUE(server_->Start().ok());
   }
 
   Answer Send(const std::string& method, const std::string& target, const std::string& body) {
     Poco::Net::HTTPClientSession session("127.0.0.1", server_->port());
     Poco::Net::HTTPRequest request(Poco::toUpper(method), target, Poco::Net::HTTPMessage::HTTP_1_1);
+    request.set("Authorization", bearer_);
     if (method == "post") {
       request.setContentType("application/json");
       request.setContentLength(static_cast<std::streamsize>(body.size()));
@@ -251,6 +265,7 @@ class OpenApiServerTest : public testing::Test {
     form.addPart("file", new Poco::Net::StringPartSource(text, "text/plain", name));
     Poco::Net::HTTPClientSession session("127.0.0.1", server_->port());
     Poco::Net::HTTPRequest request("POST", "/api/v1/documents", Poco::Net::HTTPMessage::HTTP_1_1);
+    request.set("Authorization", bearer_);
     form.prepareSubmit(request);
     form.write(session.sendRequest(request));
     return Receive(session);
@@ -271,6 +286,7 @@ class OpenApiServerTest : public testing::Test {
   }
 
   fixtures::TempDir dir_;
+  std::string bearer_;
   std::unique_ptr<app::KnowledgeBase> kb_;
   std::unique_ptr<Server> server_;
 };

@@ -147,6 +147,58 @@ std::string BackupJson(const app::BackupReport& report) {
 
 namespace {
 
+Poco::Dynamic::Var OptionalInt(const std::optional<int64_t>& v) {
+  return v ? Poco::Dynamic::Var(static_cast<Poco::Int64>(*v)) : Poco::Dynamic::Var();
+}
+
+Poco::JSON::Object::Ptr ApiKeyObject(const app::ApiKeyInfo& k) {
+  auto o = NewObject();
+  o->set("id", static_cast<Poco::Int64>(k.id));
+  o->set("user", k.user);
+  o->set("prefix", k.prefix);
+  o->set("created_at", static_cast<Poco::Int64>(k.created_at));
+  o->set("revoked_at", OptionalInt(k.revoked_at));
+  o->set("last_used_at", OptionalInt(k.last_used_at));
+  return o;
+}
+
+}  // namespace
+
+std::string UsersJson(const std::vector<app::UserInfo>& users) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& u : users) {
+    auto o = NewObject();
+    o->set("id", static_cast<Poco::Int64>(u.id));
+    o->set("name", u.name);
+    o->set("role", u.role);
+    o->set("disabled", u.disabled);
+    o->set("created_at", static_cast<Poco::Int64>(u.created_at));
+    Poco::JSON::Array::Ptr collections = new Poco::JSON::Array;
+    for (const auto& c : u.collections) collections->add(c);
+    o->set("collections", collections);
+    list->add(o);
+  }
+  auto o = NewObject();
+  o->set("users", list);
+  return Stringify(o);
+}
+
+std::string ApiKeysJson(const std::vector<app::ApiKeyInfo>& keys) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& k : keys) list->add(ApiKeyObject(k));
+  auto o = NewObject();
+  o->set("api_keys", list);
+  return Stringify(o);
+}
+
+std::string ApiKeyJson(const app::ApiKeyInfo& key, const std::string& secret) {
+  auto o = ApiKeyObject(key);
+  o->set("key", secret);
+  return Stringify(o);
+}
+
+namespace {
+
 // A passage's document, as search results and answer sources show it.
 Poco::JSON::Object::Ptr DocumentObject(const app::SearchHit& h) {
   auto doc = NewObject();

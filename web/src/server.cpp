@@ -33,6 +33,8 @@
 
 #include "cloister/core/dates.h"
 #include "cloister/core/log.h"
+#include "auth.h"
+#include "cloister/app/accounts.h"
 #include "cloister/web/json.h"
 #include "http_connection.h"
 #include "http_util.h"
@@ -399,6 +401,14 @@ std::string TokenJson(std::string_view piece) {
   return Stringify(o);
 }
 
+// A refusal leaves the request's body unread: the connection then closes rather than read the
+// body as the next request.
+void CloseIfBodyUnread(HTTPServerRequest& request, HTTPServerResponse& response) {
+  if (request.getChunkedTransferEncoding() || request.getContentLength64() > 0) {
+    response.setKeepAlive(false);
+  }
+}
+
 // One request on its way through the handler.
 struct Call {
   HTTPServerRequest& request;
@@ -407,13 +417,17 @@ struct Call {
   std::string path;
   bool* streamed;  // set by a handler that wrote the response itself
   int64_t id = 0;  // the route's {id}
+  std::optional<app::Principal> principal;  // with auth on: who is calling
 };
+
+// Who may call a route when authentication is on (with it off, everyone may call everything).
+enum class Access { kPublic, kUser, kAdmin };
 
 class Handler final : public HTTPRequestHandler {
  public:
   Handler(app::KnowledgeBase& kb, const ServerOptions& options,
-          const ConnectionTracker& connections)
-      : kb_(kb), options_(options), connections_(connections) {}
+          const ConnectionTracker& connections, AuthGate* auth)
+      : kb_(kb), options_(options), connections_(connections), auth_(auth) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto start = std::chrono::steady_clock::now();
@@ -441,10 +455,14 @@ class Handler final : public HTTPRequestHandler {
     const char* path;
     const char* method;
     Serve serve;
+    Access access = Access::kUser;
   };
   static const std::vector<Route>& Routes() {
     static const std::vector<Route> kRoutes = {
-        {"/api/v1/health", "GET", &Handler::Health},
+        {"/api/v1/health", "GET", &Handler::Health, Access::kPublic},
+        {"/api/v1/login", "POST", &Handler::Login, Access::kPublic},
+        {"/api/v1/logout", "POST", &Handler::Logout, Access::kPublic},
+        {"/api/v1/me", "GET", &Handler::Me, Access::kPublic},
         {"/api/v1/status", "GET", &Handler::GetStatus},
         {"/api/v1/search", "GET", &Handler::SearchByQuery},
         {"/api/v1/search", "POST", &Handler::SearchByBody},
@@ -452,7 +470,7 @@ class Handler final : public HTTPRequestHandler {
         {"/api/v1/documents", "GET", &Handler::ListDocuments},
         {"/api/v1/documents", "POST", &Handler::Upload},
         {"/api/v1/documents/{id}", "GET", &Handler::GetDocument},
-        {"/api/v1/documents/{id}", "DELETE", &Handler::DeleteDocument},
+        {"/api/v1/documents/{id}", "DELETE", &Handler::DeleteDocument, Access::kAdmin},
         {"/api/v1/documents/{id}/chunks", "GET", &Handler::Chunks},
         {"/api/v1/documents/{id}/original", "GET", &Handler::Original},
         {"/api/v1/jobs/{id}", "GET", &Handler::GetJob},
@@ -460,7 +478,7 @@ class Handler final : public HTTPRequestHandler {
         {"/v1/models/{model}", "GET", &Handler::OpenAi},
         {"/v1/chat/completions", "POST", &Handler::OpenAi},
         {"/v1/embeddings", "POST", &Handler::OpenAi},
-        {"/", "GET", &Handler::Ui},
+        {"/", "GET", &Handler::Ui, Access::kPublic},
     };
     return kRoutes;
   }
@@ -468,7 +486,7 @@ class Handler final : public HTTPRequestHandler {
  private:
   Reply Dispatch(HTTPServerRequest& request, HTTPServerResponse& response, bool* streamed) {
     Poco::URI uri(request.getURI());  // a bad escape throws: 400
-    Call c{request, response, uri, uri.getPath(), streamed};
+    Call c{request, response, uri, uri.getPath(), streamed, 0, std::nullopt};
     bool openai = IsOpenAiPath(c.path);
     if (Status text = CheckUrlText(uri); !text.ok())
       return openai ? openai::ErrorReply(text) : ErrorReply(text);
@@ -478,7 +496,21 @@ class Handler final : public HTTPRequestHandler {
     for (const Route& r : Routes()) {
       if (!MatchRoute(r.path, c.path, &c.id)) continue;
       known = true;
-      if (as == r.method) return (this->*r.serve)(c);
+      if (as != r.method) continue;
+      if (auth_ && r.access != Access::kPublic) {
+        AuthResult who = auth_->Authenticate(request, openai);
+        if (!who.principal) {
+          CloseIfBodyUnread(request, response);
+          return who.refusal;
+        }
+        c.principal = std::move(who.principal);
+        if (r.access == Access::kAdmin && !c.principal->admin()) {
+          CloseIfBodyUnread(request, response);
+          return AuthGate::Refusal(403, "forbidden",
+                                   method + " " + c.path + " is for administrators", openai);
+        }
+      }
+      return (this->*r.serve)(c);
     }
     if (known && openai)
       return openai::ErrorReply(
@@ -500,6 +532,57 @@ class Handler final : public HTTPRequestHandler {
   }
 
   Reply Health(Call&) { return {200, HealthJson()}; }
+
+  // POST /api/v1/login {name, password}: the session cookie and {user, role, csrf_token}.
+  Reply Login(Call& c) {
+    Reply refusal;
+    auto body = Body(c.request, &refusal);
+    if (!body.ok()) return refusal;
+    if (!auth_) return ErrorReply(FailedPrecondition("authentication is off (serve --auth)"));
+    if (Status kinds = CheckKinds(**body, {{"name", Kind::kString}, {"password", Kind::kString}});
+        !kinds.ok()) {
+      return ErrorReply(kinds);
+    }
+    std::string name = (*body)->optValue<std::string>("name", "");
+    std::string password = (*body)->optValue<std::string>("password", "");
+    if (name.empty() || password.empty()) {
+      return ErrorReply(InvalidArgument("'name' and 'password' are required"));
+    }
+    std::string cookie;
+    AuthResult result = auth_->Login(name, password, c.request.clientAddress().host().toString(),
+                                     c.request.secure(), &cookie);
+    if (!result.retry_after.empty()) c.response.set("Retry-After", result.retry_after);
+    if (!cookie.empty()) c.response.add("Set-Cookie", cookie);
+    return result.refusal;
+  }
+
+  // POST /api/v1/logout: ends the session of the cookie, if any, and clears the cookie. Public
+  // (logging out needs no valid session), but a cookie that is still valid needs its CSRF token,
+  // so no other site can log a user out.
+  Reply Logout(Call& c) {
+    if (!auth_) return ErrorReply(FailedPrecondition("authentication is off (serve --auth)"));
+    AuthResult who = auth_->Authenticate(c.request, false);
+    if (!who.principal && who.refusal.status == 403) return who.refusal;
+    c.response.add("Set-Cookie", auth_->Logout(c.request));
+    auto o = NewObject();
+    o->set("logged_out", true);
+    return {200, Stringify(o)};
+  }
+
+  // GET /api/v1/me: who the caller is. With auth off: {"auth": false}. The CSRF token is
+  // returned again for a session, so a reloaded page can go on (no other site can read it).
+  Reply Me(Call& c) {
+    auto o = NewObject();
+    o->set("auth", auth_ != nullptr);
+    if (!auth_) return {200, Stringify(o)};
+    AuthResult who = auth_->Authenticate(c.request, false);
+    if (!who.principal) return who.refusal;
+    o->set("user", who.principal->name);
+    o->set("role", who.principal->role);
+    o->set("via", who.principal->api_key_id ? "api_key" : "session");
+    if (!who.principal->api_key_id) o->set("csrf_token", who.principal->csrf_token);
+    return {200, Stringify(o)};
+  }
 
   Reply GetStatus(Call&) {
     auto status = kb_.Status();
@@ -703,22 +786,24 @@ class Handler final : public HTTPRequestHandler {
   app::KnowledgeBase& kb_;
   const ServerOptions& options_;
   const ConnectionTracker& connections_;
+  AuthGate* auth_;  // null with auth off
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   Factory(app::KnowledgeBase& kb, const ServerOptions& options,
-          const ConnectionTracker& connections)
-      : kb_(kb), options_(options), connections_(connections) {}
+          const ConnectionTracker& connections, AuthGate* auth)
+      : kb_(kb), options_(options), connections_(connections), auth_(auth) {}
   // Never nullptr (Poco's own connection would turn that into a bare 501).
   HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Handler(kb_, options_, connections_);
+    return new Handler(kb_, options_, connections_, auth_);
   }
 
  private:
   app::KnowledgeBase& kb_;
   const ServerOptions& options_;
   const ConnectionTracker& connections_;
+  AuthGate* auth_;
 };
 
 }  // namespace
@@ -739,6 +824,7 @@ struct Server::Impl {
   app::KnowledgeBase& kb;
   ServerOptions options;
   std::unique_ptr<ConnectionTracker> connections;
+  std::unique_ptr<AuthGate> auth;
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::TCPServer> tcp;
   Poco::Net::ServerSocket listener;
@@ -752,6 +838,11 @@ Server::~Server() { Stop(0); }
 
 Status Server::Start() {
   const auto& o = impl_->options;
+  if (o.auth && !impl_->auth) {
+    CLOISTER_ASSIGN_OR_RETURN(std::unique_ptr<app::Accounts> accounts,
+                              app::Accounts::Open(impl_->kb.config()));
+    impl_->auth = std::make_unique<AuthGate>(std::move(accounts), o.session_idle_seconds);
+  }
   try {
     Poco::Net::SocketAddress address(o.bind, o.port);
     // SO_REUSEADDR for quick restarts, but never SO_REUSEPORT (Poco's default with the
@@ -771,7 +862,7 @@ Status Server::Start() {
                          .keep_alive = Poco::Timespan(o.keep_alive_seconds, 0)});
     impl_->pool = std::make_unique<Poco::ThreadPool>(2, o.threads);
     Poco::Net::TCPServerConnectionFactory::Ptr connections(new ConnectionFactory(
-        new Factory(impl_->kb, impl_->options, *impl_->connections), params, *impl_->connections));
+        new Factory(impl_->kb, impl_->options, *impl_->connections, impl_->auth.get()), params, *impl_->connections));
     impl_->tcp = std::make_unique<Poco::Net::TCPServer>(connections, *impl_->pool, socket, params);
     impl_->tcp->start();
     impl_->listener = socket;

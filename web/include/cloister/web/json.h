@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cloister/app/accounts.h"
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/status.h"
 
@@ -34,6 +35,14 @@ std::string JobsJson(const std::vector<app::JobInfo>& jobs);
 std::string IngestJson(const app::IngestReport& report);
 // `cloister backup` and `restore --json`.
 std::string BackupJson(const app::BackupReport& report);
+// `cloister user list --json`: {"users": [{"id", "name", "role", "disabled", "created_at",
+// "collections": [...]}]}
+std::string UsersJson(const std::vector<app::UserInfo>& users);
+// `cloister apikey list --json`: {"api_keys": [{"id", "user", "prefix", "created_at",
+// "revoked_at", "last_used_at"}]} (never the key)
+std::string ApiKeysJson(const std::vector<app::ApiKeyInfo>& keys);
+// `cloister apikey create --json`: one key's fields and, this once, "key".
+std::string ApiKeyJson(const app::ApiKeyInfo& key, const std::string& secret);
 // {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to
 // details when not empty.
 std::string ErrorJson(const Status& status, const std::string& hint = "");

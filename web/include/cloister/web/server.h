@@ -34,6 +34,13 @@ struct ServerOptions {
   int keep_alive_seconds = 10;      // an idle kept-alive connection closes after this
   size_t max_body_bytes = 1 << 20;  // larger JSON bodies get 413
   uint64_t max_upload_bytes = 512ull << 20;  // per uploaded file (streamed to disk); larger: 413
+  // Every /api/v1/ and /v1/ route but health and login needs a user: an API key
+  // ("Authorization: Bearer KEY") or the session cookie of POST /api/v1/login, whose
+  // state-changing requests also carry X-CSRF-Token. Deleting documents needs an admin.
+  // Refusals: 401 (no or bad credentials), 403 (CSRF, or not an admin), 429 with Retry-After
+  // (failed logins). The accounts are those of the knowledge base's data folder.
+  bool auth = false;
+  int session_idle_seconds = 12 * 3600;  // a session unused this long ends (at most a week)
 };
 
 // The one mapping from Status to HTTP (STYLE.md): invalid_argument 400, failed_precondition 422,
@@ -56,7 +63,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // kFailedPrecondition naming the address when it cannot be bound (in use, not permitted).
+  // kFailedPrecondition naming the address when it cannot be bound (in use, not permitted);
+  // with auth, the catalog's errors when its accounts cannot be opened.
   Status Start();
   // Stops accepting (new connections are refused), closes idle kept-alive connections, lets the
   // requests in flight finish, a streamed answer to its end, each connection closing after its
