@@ -1,7 +1,7 @@
 // bench/hybrid: search latency through the whole application (app::KnowledgeBase::Search) on a
 // synthetic collection of N chunks, in hybrid, vector and lexical mode.
 //
-//   build/bin/bench_hybrid [--chunks 100000] [--queries 1000] [--lexical-queries N]
+//   build/bin/bench_hybrid [--chunks 100000] [--queries 1000] [--lexical-queries N] [--exact-queries 40]
 //                          [--keep DIR] [--threads N] [--clients 2] [--concurrent-queries 100]
 //
 // Data: N chunks of 120-200 words, 20 per document (consecutive ordinals, two chunks a page),
@@ -20,8 +20,9 @@
 // one at a time after 20 warm-up queries, in each mode: p50/p95/p99/mean latency (hybrid and
 // lexical on the first --lexical-queries only, as BM25 is the slow part). Then the parts alone on
 // the same queries: the query's embedding (embed::Embedder), the FAISS search (the saved index,
-// loaded), BM25 (Catalog::SearchLexical on its own connection), the bare FTS5 query under it,
-// and that query restricted to the rarer words. Last, lexical throughput with `--clients`
+// loaded), BM25 (Catalog::SearchLexical on its own connection), and on the first
+// --exact-queries, exact BM25 (every word matched) against row budgets of 10k, 20k and 50k rows:
+// latency and recall@10 of each against exact. Last, lexical throughput with `--clients`
 // threads sharing the KnowledgeBase against as many threads with a catalog connection each.
 // Resident memory (VmRSS) and the files' sizes on disk are printed along the way.
 #include <malloc.h>
@@ -35,6 +36,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -64,6 +66,7 @@ struct Args {
   int threads = 0;  // 0: every core (the app's default); else CLOISTER_THREADS
   int clients = 2;
   int lexical_queries = 0;  // queries of the modes that run BM25; 0: as many as --queries
+  int exact_queries = 40;   // queries compared with exact BM25 (seconds each at a million chunks)
   int concurrent_queries = 100;
 };
 
@@ -83,6 +86,8 @@ bool ParseArgs(int argc, char** argv, Args* a) {
       a->chunks = std::atoll(v.c_str());
     else if (k == "--queries")
       a->queries = std::atoi(v.c_str());
+    else if (k == "--exact-queries")
+      a->exact_queries = std::atoi(v.c_str());
     else if (k == "--keep")
       a->keep = v;
     else if (k == "--threads")
@@ -229,23 +234,6 @@ void VectorParts(const cloister::app::Config& config, const Args& args,
            }));
 }
 
-// An FTS5 expression of the query's words found in at most `share` of the chunks (document
-// frequencies from Catalog::CountTermFrequencies); "" when none is.
-std::string RareWordsExpression(storage::Catalog& catalog, const std::string& query, double share) {
-  auto words = storage::FoldedWords(query);
-  if (!words.ok()) Die(words.status().ToString());
-  auto df = catalog.CountTermFrequencies(*words);
-  if (!df.ok()) Die(df.status().ToString());
-  std::string expression;
-  for (const auto& [word, n] : df->frequencies) {
-    if (n == 0 || static_cast<double>(n) > share * static_cast<double>(df->chunks)) continue;
-    std::string quoted;
-    for (char c : word) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    expression += (expression.empty() ? "\"" : " OR \"") + quoted + "\"";
-  }
-  return expression;
-}
-
 // Runs `sql` with the FTS5 expression bound to ?1; returns the first column of the first row
 // (or how many rows came back when `count_rows`).
 int64_t RunFts(const storage::Database& db, const std::string& sql, const std::string& match,
@@ -263,59 +251,63 @@ int64_t RunFts(const storage::Database& db, const std::string& sql, const std::s
   return count_rows ? rows : first;
 }
 
-// The lexical side alone: Catalog::SearchLexical for the pool of 40, then the bare FTS5 query
-// under it (MATCH ... ORDER BY rank LIMIT 40, no visibility test, no join, no snippet) with the
-// same expression, and with only the query's words in at most 5% of the chunks.
+// The lexical side alone: Catalog::SearchLexical for the pool of 40; then exact BM25 (no row
+// budget) against budgets of 10k, 20k and 50k rows, for latency and recall@10 against exact.
 void LexicalParts(const cloister::app::Config& config, const std::vector<std::string>& queries,
-                  const std::vector<std::string>& warmup) {
+                  const std::vector<std::string>& warmup, int exact_queries) {
   auto catalog = storage::Catalog::Open(config.catalog_path());
   if (!catalog.ok()) Die(catalog.status().ToString());
+  auto top10 = [&](const std::string& q, int64_t budget) {
+    auto hits = catalog->SearchLexical(q, 10, {}, nullptr, budget);
+    if (!hits.ok()) Die("lexical search failed: " + hits.status().ToString());
+    std::vector<int64_t> ids;
+    for (const auto& h : *hits) ids.push_back(h.chunk_id);
+    return ids;
+  };
   PrintRow("BM25, 40 (Catalog::SearchLexical)", Measure(queries, warmup, [&](const std::string& q) {
              auto hits = catalog->SearchLexical(q, 40);
              if (!hits.ok()) Die("lexical search failed: " + hits.status().ToString());
              return static_cast<int>(hits->size());
            }));
+  // The row budget against exact BM25 (every word matched): latency, and how many of exact
+  // BM25's top 10 each budget returns (the approximation's recall@10).
+  std::vector<std::string> exact_set(queries.begin(), queries.begin() + std::min<size_t>(queries.size(), static_cast<size_t>(std::max(exact_queries, 1))));
+  std::vector<std::vector<int64_t>> exact;
+  PrintRow("BM25 exact, every word, 10", Measure(exact_set, {}, [&](const std::string& q) {
+             exact.push_back(top10(q, std::numeric_limits<int64_t>::max()));
+             return static_cast<int>(exact.back().size());
+           }));
+  for (int64_t budget : {10000, 20000, 50000}) {
+    std::vector<std::vector<int64_t>> got;
+    char label[64];
+    std::snprintf(label, sizeof label, "BM25, row budget %lldk, 10", static_cast<long long>(budget / 1000));
+    PrintRow(label, Measure(exact_set, {}, [&](const std::string& q) {
+               got.push_back(top10(q, budget));
+               return static_cast<int>(got.back().size());
+             }));
+    double found = 0, wanted = 0;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      for (int64_t id : exact[i]) found += std::count(got[i].begin(), got[i].end(), id);
+      wanted += static_cast<double>(exact[i].size());
+    }
+    std::printf("    recall@10 against exact BM25 over %zu queries: %.3f\n", exact.size(),
+                wanted > 0 ? found / wanted : 1.0);
+  }
   storage::OpenOptions read_only;
   read_only.read_only = true;
   auto db = storage::Database::Open(config.catalog_path(), read_only);
   if (!db.ok()) Die(db.status().ToString());
-  const std::string top =
-      "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT 40";
-  auto full = [](const std::string& q) {
-    auto match = storage::FtsMatchExpression(q);
-    if (!match.ok()) Die(match.status().ToString());
-    return *match;
-  };
-  std::vector<std::string> all_words, warm_all, rare, warm_rare;
-  for (const auto& q : queries) all_words.push_back(full(q));
-  for (const auto& q : warmup) warm_all.push_back(full(q));
-  PrintRow("FTS5 alone, every word", Measure(all_words, warm_all, [&](const std::string& m) {
-             return static_cast<int>(RunFts(*db, top, m, true));
-           }));
-  PrintRow("term frequencies (fts5vocab)", Measure(queries, warmup, [&](const std::string& q) {
-             rare.push_back(RareWordsExpression(*catalog, q, 0.05));
-             return 1;
-           }));
-  warm_rare.assign(rare.begin(), rare.begin() + static_cast<long>(warmup.size()));
-  rare.erase(rare.begin(), rare.begin() + static_cast<long>(warmup.size()));
-  PrintRow("FTS5 alone, words in <= 5% of chunks",
-           Measure(rare, warm_rare, [&](const std::string& m) {
-             return m.empty() ? 0 : static_cast<int>(RunFts(*db, top, m, true));
-           }));
-  auto counted = Clock::now();
   int64_t chunks = RunFts(*db, "SELECT count(*) FROM chunks", "", false);
-  std::printf("  SELECT count(*) FROM chunks (run by every CountTermFrequencies): %.1f ms\n",
-              Seconds(counted) * 1000);
   double matched = 0;
-  for (const auto& m : all_words) {
+  for (const auto& q : exact_set) {
+    auto m = storage::FtsMatchExpression(q);
+    if (!m.ok()) Die(m.status().ToString());
     matched += static_cast<double>(
-        RunFts(*db, "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?1", m, false));
+        RunFts(*db, "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?1", *m, false));
   }
-  std::printf(
-      "  an every-word query matches %.1f%% of the chunks on average (%lld chunks), each "
-      "ranked by FTS5 before LIMIT\n",
-      100 * matched / static_cast<double>(all_words.size()) / static_cast<double>(chunks),
-      static_cast<long long>(chunks));
+  std::printf("  an every-word query matches %.1f%% of the chunks on average (%lld chunks)\n",
+              100 * matched / static_cast<double>(exact_set.size()) / static_cast<double>(chunks),
+              static_cast<long long>(chunks));
 }
 
 // Queries per second with `clients` threads taking the next query in turn.
@@ -425,7 +417,7 @@ int main(int argc, char** argv) {
   std::printf("the parts alone, same queries:\n");
   PrintHeader();
   VectorParts(config, args, queries, warmup);
-  LexicalParts(config, lexical, warmup);
+  LexicalParts(config, lexical, warmup, args.exact_queries);
   if (args.clients > 0) Concurrency(*kb, config, args, Head(lexical, args.concurrent_queries));
   std::printf("load average %.2f at the end\n", LoadAverage());
   kb.reset();

@@ -1,6 +1,8 @@
 // Catalog: BM25 search over chunk text through the chunks_fts index.
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -36,9 +38,7 @@ WITH hits AS MATERIALIZED (
          snippet(chunks_fts, 0, ?3, ?4, '…', 24) AS snippet
   FROM chunks_fts
   WHERE chunks_fts MATCH ?1
-    AND EXISTS (SELECT 1 FROM chunks AS vc JOIN documents AS vd ON vd.id = vc.document_id
-                WHERE vc.id = chunks_fts.rowid AND vd.status IN ('ready', 'partial')
-                  AND @FILTER@)
+    @VISIBLE@
   ORDER BY rank
   LIMIT ?2
 )
@@ -46,8 +46,19 @@ SELECT h.chunk_id, c.document_id, d.path, d.title, c.page_start, c.text, h.snipp
 FROM hits AS h
 JOIN chunks AS c ON c.id = h.chunk_id
 JOIN documents AS d ON d.id = c.document_id
+WHERE d.status IN ('ready', 'partial')
 ORDER BY h.fts_rank, h.chunk_id
 )sql";
+
+constexpr std::string_view kVisibleCondition = R"sql(AND EXISTS (SELECT 1 FROM chunks AS vc JOIN documents AS vd ON vd.id = vc.document_id
+                WHERE vc.id = chunks_fts.rowid AND vd.status IN ('ready', 'partial')
+                  AND @FILTER@))sql";
+
+// Whether any chunk belongs to a document search must not show (queued: being ingested, or
+// left by an interrupted job). Two index lookups.
+constexpr std::string_view kAnyHiddenChunkSql =
+    "SELECT EXISTS (SELECT 1 FROM documents AS d WHERE d.status IN ('queued', 'failed') "
+    "AND EXISTS (SELECT 1 FROM chunks AS c WHERE c.document_id = d.id))";
 
 LexicalHit ReadHit(const Statement& row) {
   LexicalHit hit;
@@ -181,32 +192,122 @@ Result<TermFrequencies> Catalog::CountTermFrequencies(const std::vector<std::str
 
 Result<std::vector<LexicalHit>> Catalog::SearchLexical(std::string_view user_query, int k,
                                                        const ChunkFilter& filter,
-                                                       LexicalSearchInfo* info) const {
+                                                       LexicalSearchInfo* info, int64_t row_budget) const {
   if (k < 1) {
     return InvalidArgument("search asked for " + std::to_string(k) +
                            " results; k must be at least 1");
   }
   CLOISTER_ASSIGN_OR_RETURN(std::vector<QueryWord> words, QueryWords(user_query));
+  const std::vector<QueryWord> all_words = words;
+  std::vector<int64_t> all_df;
+  int limit = k;
   if (words.size() > 1) {
     std::vector<std::string> folded;
     for (const QueryWord& w : words) folded.push_back(w.folded);
-    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> df, DocumentFrequencies(folded));
-    words = WordsWithinBudget(words, df, kLexicalRowBudget, info ? &info->skipped_words : nullptr);
+    CLOISTER_ASSIGN_OR_RETURN(all_df, DocumentFrequencies(folded));
+    std::vector<std::string> skipped;
+    words = WordsWithinBudget(words, all_df, row_budget, &skipped);
+    if (info) info->skipped_words = skipped;
+    // The rarer words find the candidates; all the words rank them (RescoreWithAllWords).
+    if (!skipped.empty()) limit = std::max(k * 4, 100);
   }
   std::string match = FtsMatchExpression(words);
   if (match.empty()) return std::vector<LexicalHit>();
-  static const std::string sql = [] {
+  // The visibility and filter test runs inside the FTS5 query, for every matching row (two
+  // lookups each, a third of BM25's cost at a million chunks), so that hidden or filtered-out
+  // chunks cannot take the k places. Without a filter, and with no chunk hidden (the usual
+  // state between ingestions), it can go: the outer query still drops hidden documents.
+  static const std::string checked_sql = [] {
+    std::string condition(kVisibleCondition);
+    condition.replace(condition.find("@FILTER@"), 8, internal::FilterCondition("vd", 5));
     std::string text(kSearchSql);
-    text.replace(text.find("@FILTER@"), 8, internal::FilterCondition("vd", 5));
+    text.replace(text.find("@VISIBLE@"), 9, condition);
     return text;
   }();
-  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(sql));
+  static const std::string unchecked_sql = [] {
+    std::string text(kSearchSql);
+    text.replace(text.find("@VISIBLE@"), 9, "");
+    return text;
+  }();
+  bool check = !filter.empty();
+  if (!check) {
+    CLOISTER_ASSIGN_OR_RETURN(int64_t hidden, db_.QueryInt64(kAnyHiddenChunkSql));
+    check = hidden != 0;
+  }
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(check ? checked_sql : unchecked_sql));
   CLOISTER_RETURN_IF_ERROR(st.Bind(1, match));
-  CLOISTER_RETURN_IF_ERROR(st.Bind(2, k));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(2, limit));
   CLOISTER_RETURN_IF_ERROR(st.Bind(3, kSnippetOpen));
   CLOISTER_RETURN_IF_ERROR(st.Bind(4, kSnippetClose));
-  CLOISTER_RETURN_IF_ERROR(internal::BindFilter(st, 5, filter));
-  return internal::ReadAll<LexicalHit>(st, ReadHit);
+  if (check) CLOISTER_RETURN_IF_ERROR(internal::BindFilter(st, 5, filter));
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<LexicalHit> hits, internal::ReadAll<LexicalHit>(st, ReadHit));
+  if (limit == k) return hits;
+  CLOISTER_RETURN_IF_ERROR(RescoreWithAllWords(all_words, all_df, &hits));
+  if (hits.size() > static_cast<size_t>(k)) hits.resize(static_cast<size_t>(k));
+  return hits;
+}
+
+Result<double> Catalog::AverageChunkTokens() const {
+  CLOISTER_ASSIGN_OR_RETURN(int64_t version, db_.QueryInt64("PRAGMA data_version"));
+  if (average_tokens_ && average_tokens_->first == version && average_tokens_changes_ == db_.TotalChanges()) {
+    return average_tokens_->second;
+  }
+  // FTS5's "averages" record (row 1 of its data table): a varint with the number of rows, then
+  // one per column with the number of tokens in it, SQLite varints. Kept current by FTS5 itself.
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare("SELECT block FROM chunks_fts_data WHERE id = 1"));
+  CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+  double average = 1;
+  if (row) {
+    std::string blob = st.ColumnBlob(0);
+    size_t at = 0;
+    auto varint = [&]() -> uint64_t {
+      uint64_t v = 0;
+      for (int i = 0; i < 9 && at < blob.size(); ++i) {
+        uint8_t b = static_cast<uint8_t>(blob[at++]);
+        if (i == 8) return (v << 8) | b;
+        v = (v << 7) | (b & 0x7f);
+        if (!(b & 0x80)) return v;
+      }
+      return v;
+    };
+    uint64_t rows = varint(), tokens = varint();
+    if (rows > 0 && tokens > 0) average = static_cast<double>(tokens) / static_cast<double>(rows);
+  }
+  average_tokens_ = std::make_pair(version, average);
+  average_tokens_changes_ = db_.TotalChanges();
+  return average;
+}
+
+Status Catalog::RescoreWithAllWords(const std::vector<QueryWord>& words, const std::vector<int64_t>& df,
+                                    std::vector<LexicalHit>* hits) const {
+  // BM25 as FTS5's bm25() computes it (k1 1.2, b 0.75, idf ln((N - n + 0.5) / (n + 0.5)),
+  // at least 1e-6), over every word of the query, for the candidates only.
+  constexpr double kK1 = 1.2, kB = 0.75;
+  CLOISTER_ASSIGN_OR_RETURN(int64_t n, ChunkCount());
+  CLOISTER_ASSIGN_OR_RETURN(double average, AverageChunkTokens());
+  std::vector<double> idf(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    double v = std::log((static_cast<double>(n - df[i]) + 0.5) / (static_cast<double>(df[i]) + 0.5));
+    idf[i] = v > 1e-6 ? v : 1e-6;
+  }
+  for (LexicalHit& hit : *hits) {
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<std::string> tokens, FoldedWords(hit.text));
+    std::map<std::string_view, int> tf;
+    for (const auto& t : tokens) ++tf[t];
+    double length = static_cast<double>(tokens.size());
+    double score = 0;
+    for (size_t i = 0; i < words.size(); ++i) {
+      auto it = tf.find(words[i].folded);
+      if (it == tf.end()) continue;
+      double f = it->second;
+      score += idf[i] * f * (kK1 + 1) / (f + kK1 * (1 - kB + kB * length / average));
+    }
+    hit.score = score;
+  }
+  std::stable_sort(hits->begin(), hits->end(), [](const LexicalHit& a, const LexicalHit& b) {
+    return a.score != b.score ? a.score > b.score : a.chunk_id < b.chunk_id;
+  });
+  return Status::Ok();
 }
 
 }  // namespace cloister::storage

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <optional>
 #include <set>
@@ -384,8 +385,8 @@ TEST(WordsWithinBudgetTest, KeepsTheRarestWordsWhoseRowsFitAndNamesTheOthers) {
   EXPECT_EQ(skipped, std::vector<std::string>{"of"});
 }
 
-// Past kLexicalRowBudget matching rows, a word most chunks hold no longer decides which chunks
-// are scored: the query finds the chunk with its rare word, as fast as if asked for alone.
+// Past the row budget, a word most chunks hold no longer decides which chunks are scored: the
+// query finds the chunk with its rare word, as fast as if asked for alone.
 TEST(LexicalBudgetTest, AWordInMoreChunksThanTheBudgetIsSkippedAndNamed) {
   ASSERT_OK_AND_ASSIGN(Catalog catalog, Catalog::Open(":memory:"));
   Document doc;
@@ -394,7 +395,8 @@ TEST(LexicalBudgetTest, AWordInMoreChunksThanTheBudgetIsSkippedAndNamed) {
   doc.status = DocumentStatus::kReady;
   ASSERT_OK_AND_ASSIGN(int64_t id, catalog.AddDocument(doc));
   std::vector<Chunk> chunks;
-  for (int64_t i = 0; i <= kLexicalRowBudget; ++i) {
+  const int64_t budget = 500;
+  for (int64_t i = 0; i <= budget; ++i) {
     Chunk c;
     c.ordinal = static_cast<int>(i);
     c.text = "common text number " + std::to_string(i);
@@ -404,17 +406,44 @@ TEST(LexicalBudgetTest, AWordInMoreChunksThanTheBudgetIsSkippedAndNamed) {
   rare.ordinal = static_cast<int>(chunks.size());
   rare.text = "the aardvark clause";
   chunks.push_back(rare);
+  Chunk both;
+  both.ordinal = static_cast<int>(chunks.size());
+  both.text = "aardvark common common";
+  chunks.push_back(both);
+  // Chunks without the common word, so that it still weighs something (idf above zero).
+  for (int i = 0; i < 1000; ++i) {
+    Chunk filler;
+    filler.ordinal = static_cast<int>(chunks.size());
+    filler.text = "filler line " + std::to_string(i);
+    chunks.push_back(std::move(filler));
+  }
   ASSERT_OK(catalog.ReplaceChunks(id, chunks));
 
   LexicalSearchInfo info;
-  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical("common aardvark", 5, {}, &info));
-  ASSERT_EQ(hits.size(), 1u);
-  EXPECT_EQ(hits[0].text, "the aardvark clause");
+  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> hits, catalog.SearchLexical("common aardvark", 5, {}, &info, budget));
   EXPECT_EQ(info.skipped_words, std::vector<std::string>{"common"});
+  // Found by "aardvark" alone, ranked by both words: the chunk that also says "common" (twice)
+  // first, though BM25 on "aardvark" alone prefers the shorter chunk.
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].text, both.text);
+  EXPECT_EQ(hits[1].text, "the aardvark clause");
+  // And with the scores FTS5's bm25() gives when it matches every word.
+  ASSERT_OK_AND_ASSIGN(std::vector<LexicalHit> exact, catalog.SearchLexical("common aardvark", 2, {}, nullptr, 1 << 30));
+  ASSERT_EQ(exact.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(exact[i].chunk_id, hits[i].chunk_id);
+    EXPECT_NEAR(hits[i].score, exact[i].score, 1e-9 * std::abs(exact[i].score)) << exact[i].text;
+  }
   // Alone, the common word is still searched.
   info = {};
-  ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("COMMON", 5, {}, &info));
+  ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("COMMON", 5, {}, &info, budget));
   EXPECT_EQ(hits.size(), 5u);
+  EXPECT_TRUE(info.skipped_words.empty());
+  // Within the budget both words are matched, as before there was one.
+  info = {};
+  ASSERT_OK_AND_ASSIGN(hits, catalog.SearchLexical("common aardvark", 5, {}, &info, budget + 10));
+  EXPECT_EQ(hits.size(), 5u);
+  EXPECT_EQ(hits[0].text, both.text);
   EXPECT_TRUE(info.skipped_words.empty());
 }
 

@@ -167,6 +167,18 @@ struct CatalogStats {
   std::map<JobState, int64_t> jobs;  // every state present, zeros included
 };
 
+// The most chunk rows a lexical query's words may match before its most common words stop
+// selecting candidates (see SearchLexical). FTS5 scores every row its MATCH finds, a few µs
+// each on a 2-core server, and at a million chunks a question's words together match nearly
+// all of them (3.6 s a query); below the budget ranking is FTS5's exact BM25.
+inline constexpr int64_t kLexicalRowBudget = 50000;
+
+// A distinct word of a query: folded as the index folds words, and as the user wrote it.
+struct QueryWord {
+  std::string folded;
+  std::string text;
+};
+
 // What SearchLexical did with the query's words.
 struct LexicalSearchInfo {
   std::vector<std::string> skipped_words;  // too common to match on, as the user wrote them
@@ -450,13 +462,16 @@ class Catalog {
   // ("北京" finds "我们明天在北京开会"); matching folds case ("Straße" finds "STRASSE") and
   // diacritics ("cafe" finds "café", Arabic without harakat finds it with them), but does not
   // stem ("бюджет" does not find "бюджета"). kInvalidArgument when k < 1.
-  // Words are joined with OR, but when together they occur in more than kLexicalRowBudget
-  // chunks the most common are left out of the match, the rarest always kept (`info` names
-  // them): at a million chunks "the" or "what" would make BM25 score nearly every chunk, for
-  // a weight in the score close to nothing.
+  // Words are joined with OR, but when together they occur in more than `row_budget` chunks
+  // the most common stop selecting candidates (the rarest always selects; `info` names the
+  // others): the rarer words find 4k (at least 100) candidates, and these are ranked by BM25
+  // over every word of the query, the scores FTS5's bm25() would give. A chunk holding only
+  // the common words is no longer found: at a million chunks "the" or "what" would make BM25
+  // score nearly every chunk, for a weight in the score close to nothing.
   Result<std::vector<LexicalHit>> SearchLexical(std::string_view user_query, int k,
                                                 const ChunkFilter& filter = {},
-                                                LexicalSearchInfo* info = nullptr) const;
+                                                LexicalSearchInfo* info = nullptr,
+                                                int64_t row_budget = kLexicalRowBudget) const;
   // How many chunks contain each of `folded_words` (as FoldedWords gives them; any document
   // status), and how many chunks there are: the document frequencies that weigh words by
   // rarity (a question's "the" against its "indemnity"). Words no chunk has map to 0.
@@ -492,25 +507,24 @@ class Catalog {
   explicit Catalog(Database db) : db_(std::move(db)) {}
   // Chunks containing each word (FTS5's vocabulary, any document status), in order.
   Result<std::vector<int64_t>> DocumentFrequencies(const std::vector<std::string>& folded_words) const;
+  // Tokens per chunk on average, from FTS5's own totals; cached like ChunkCount.
+  Result<double> AverageChunkTokens() const;
+  // Gives `hits` their BM25 over every one of `words` (with `df`, their document frequencies)
+  // and sorts them by it: candidates found by the rarer words, ranked by all of them.
+  Status RescoreWithAllWords(const std::vector<QueryWord>& words, const std::vector<int64_t>& df,
+                             std::vector<LexicalHit>* hits) const;
 
   Database db_;
   // ChunkCount's cache: (data_version, count) and this connection's total changes then.
   mutable std::optional<std::pair<int64_t, int64_t>> chunk_count_;
   mutable int64_t chunk_count_changes_ = 0;
+  mutable std::optional<std::pair<int64_t, double>> average_tokens_;
+  mutable int64_t average_tokens_changes_ = 0;
 };
 
 // The most words of a query that SearchLexical uses; later ones are ignored.
 inline constexpr size_t kMaxQueryTerms = 64;
-// The most chunk rows a lexical query's words may match before its most common words are left
-// out (see SearchLexical). BM25 costs about 2 µs per matching row on a 2-core server, so this
-// keeps a query under about 100 ms at any collection size; below it ranking is exact BM25.
-inline constexpr int64_t kLexicalRowBudget = 50000;
 
-// A distinct word of a query: folded as the index folds words, and as the user wrote it.
-struct QueryWord {
-  std::string folded;
-  std::string text;
-};
 // The words of `user_query` as FtsMatchExpression splits it (distinct, at most kMaxQueryTerms).
 Result<std::vector<QueryWord>> QueryWords(std::string_view user_query);
 // The OR of `words`, each an FTS5 string ("" for none).
