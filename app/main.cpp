@@ -670,7 +670,7 @@ int RunUser(const Args& args) {
     if (sub == "del") {
       done = a.DeleteUser(name);
     } else {
-      if (sub == "add" && args.role.empty()) {
+      if (sub == "add" && args.role != "admin" && args.role != "user") {
         return Fail(args, cloister::InvalidArgument("user add needs --role admin or --role user"),
                     "cloister user add NAME --role admin|user");
       }

@@ -113,6 +113,8 @@ TEST(CliTest, HelpListsEveryCommandAndExitsZero) {
   CliRun r = Cloister({"--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* cmd : {"ingest", "search", "ask", "status", "serve", "models", "reembed", "backup", "restore",
+                          "user add", "user del", "user passwd", "apikey create", "apikey revoke",
+                          "collection add", "grant", "revoke", "--auth", "--insecure-no-auth",
                           "--data", "--json"}) {
     EXPECT_NE(r.out.find(cmd), std::string::npos) << cmd;
   }

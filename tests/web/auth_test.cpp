@@ -7,6 +7,7 @@
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <map>
 #include <memory>
@@ -272,6 +273,22 @@ TEST_F(AuthTest, ARefusedRequestsUnreadBodyClosesTheConnectionInsteadOfBecomingT
   EXPECT_NE(first.headers.find("connection: close"), std::string::npos) << first.headers;
   rawhttp::RawResponse second = rawhttp::ReadResponse(socket, std::chrono::seconds(5), &carry);
   EXPECT_EQ(second.status, 0) << "the body was answered as a request";
+}
+
+TEST_F(AuthTest, AWeakerOldHashIsUpgradedAtLogin) {
+  char weak[crypto_pwhash_STRBYTES];
+  std::string password = "an old password";
+  ASSERT_EQ(crypto_pwhash_str(weak, password.data(), password.size(), crypto_pwhash_OPSLIMIT_MIN,
+                              crypto_pwhash_MEMLIMIT_MIN),
+            0);
+  ASSERT_TRUE(accounts_->AddUser("carol", "user", weak).ok());
+  ASSERT_TRUE(PasswordNeedsRehash(weak));
+  ASSERT_EQ(Login("carol", password).status, 200);
+  auto stored = accounts_->FindCredentials("carol");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_NE((*stored)->password_hash, weak);
+  EXPECT_FALSE(PasswordNeedsRehash((*stored)->password_hash));
+  EXPECT_EQ(Login("carol", password).status, 200);
 }
 
 class NoAuthTest : public AuthTest {

@@ -246,6 +246,15 @@ AuthResult AuthGate::Login(const std::string& name, const std::string& password,
   }
   throttle_.Succeeded(by_client);
   throttle_.Succeeded(by_user);
+  // A hash made with weaker limits than today's is replaced while the password is at hand
+  // (before the session exists: a new hash ends the user's sessions).
+  if (PasswordNeedsRehash(user->password_hash)) {
+    Result<std::string> stronger = HashPassword(password);
+    if (stronger.ok()) {
+      Status saved = accounts_->SetPassword(name, *stronger);
+      if (!saved.ok()) log::Warn("auth", "could not upgrade a password hash", {{"user", name}});
+    }
+  }
   std::string token = RandomToken(), csrf = RandomToken();
   int64_t t = Now();
   Status created = accounts_->CreateSession(user->user.id, HashToken(token), csrf, t,
