@@ -8,7 +8,7 @@
 // of each step go to DIR. Registered with ctest by tests/ui/CMakeLists.txt; its dependencies come
 // from deploy/install-deps.sh (the chromium package, and `npm ci` here for playwright-core).
 import assert from "node:assert/strict";
-import {spawn} from "node:child_process";
+import {spawn, spawnSync} from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -50,12 +50,12 @@ async function loadPlaywright() {
 // ---- the service -----------------------------------------------------------------------------
 
 // Starts `cloister serve --port 0` in a fresh temporary folder and resolves once it logs its url.
-function startService() {
+function startService(extra = []) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "cloister-ui-"));
   const dirs = {data: path.join(root, "data"), inbox: path.join(root, "inbox"), models: path.join(root, "models")};
   for (const dir of Object.values(dirs)) fs.mkdirSync(dir);
   const child = spawn(args.cloister, ["serve", "--port", "0", "--bind", "127.0.0.1", "--data", dirs.data,
-    "--inbox", dirs.inbox, "--models", dirs.models], {stdio: ["ignore", "ignore", "pipe"]});
+    "--inbox", dirs.inbox, "--models", dirs.models, ...extra], {stdio: ["ignore", "ignore", "pipe"]});
   let log = "";
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`cloister serve logged no url within 60 s:\n${log}`)), 60_000);
@@ -117,7 +117,8 @@ async function openPage(service, {width = 1280, height = 860} = {}) {
   page.on("console", (message) => {
     const text = message.text();
     if (/Content[- ]Security[- ]Policy|Refused to/i.test(text)) trouble.csp.push(text);
-    else if (message.type() === "error" && !/status of 404/.test(text)) trouble.errors.push(text);
+    // 404s are expected answers; 401s too, with authentication on (before login, a bad password).
+    else if (message.type() === "error" && !/status of 40[14]/.test(text)) trouble.errors.push(text);
   });
   return {context, page, trouble};
 }
@@ -357,6 +358,59 @@ describe("document text that looks like markup", () => {
 
       // Whatever ran, no dialog opened and the policy refused nothing.
       await page.waitForTimeout(300);
+      assertNoTrouble(trouble);
+    } catch (e) {
+      await failed(page, service);
+      throw e;
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("with authentication on", () => {
+  let service;
+  before(async () => {
+    service = await startService(["--auth"]);
+    const added = spawnSync(args.cloister, ["user", "add", "ann", "--role", "user", "--data", service.dirs.data],
+      {input: "correct horse\n", encoding: "utf8"});
+    assert.equal(added.status, 0, added.stderr);
+  });
+  after(async () => stopService(service));
+
+  test("the page asks for a login, refuses a wrong password, then works with its session and CSRF token", async () => {
+    const {context, page, trouble} = await openPage(service);
+    try {
+      await page.goto(`${service.url}/`);
+      await page.getByRole("heading", {name: "Log in"}).waitFor({timeout: 10_000});
+      assert.equal(await page.locator("#chat-view").isVisible(), false, "nothing but the login shows");
+      await page.getByLabel("User name").fill("ann");
+      await page.getByLabel("Password").fill("wrong password");
+      await page.getByRole("button", {name: "Log in"}).click();
+      await page.locator("#login-message", {hasText: "wrong user name or password"}).waitFor({timeout: 10_000});
+      await shot(page, "auth-refused");
+
+      await page.getByLabel("Password").fill("correct horse");
+      await page.getByRole("button", {name: "Log in"}).click();
+      await page.getByRole("heading", {name: "Ask your documents"}).waitFor({timeout: 10_000});
+      assert.equal(await page.locator("#account-name").textContent(), "ann (user)");
+
+      // An upload (XMLHttpRequest) and a question (fetch) change state: both need the CSRF token.
+      await page.goto(`${service.url}/#library`);
+      await page.reload();  // the session, and its CSRF token (from /api/v1/me), survive a reload
+      await page.locator("#account-name", {hasText: "ann"}).waitFor({timeout: 10_000});
+      await dropFile(page, "budget.txt", "The zanzibar budget is due in May.\n", "text/plain");
+      await waitIngested(page, "budget.txt");
+      await page.getByRole("link", {name: "Ask"}).click();
+      const {turn, response} = await ask(page, "When is the zanzibar budget due?");
+      assert.equal(response.status(), 200);
+      assert.equal(await turn.getAttribute("data-status"), "done", await turn.textContent());
+      await shot(page, "auth-answer");
+
+      await page.getByRole("button", {name: "Log out"}).click();
+      await page.getByRole("heading", {name: "Log in"}).waitFor({timeout: 10_000});
+      const status = await page.evaluate(async () => (await fetch("/api/v1/status")).status);
+      assert.equal(status, 401, "the session ended on the server");
       assertNoTrouble(trouble);
     } catch (e) {
       await failed(page, service);

@@ -30,15 +30,39 @@ async function errorFrom(response) {
   });
 }
 
+// With authentication on, the session's CSRF token (from login or /api/v1/me): every request
+// other than GET and HEAD carries it in X-CSRF-Token, as the server requires of cookie requests.
+let csrfToken = "";
+export function setCsrfToken(token) {
+  csrfToken = token || "";
+}
+
+function withCsrf(options) {
+  const method = (options.method || "GET").toUpperCase();
+  if (!csrfToken || method === "GET" || method === "HEAD") return options;
+  return {...options, headers: {...(options.headers || {}), "X-CSRF-Token": csrfToken}};
+}
+
+// A 401 anywhere means the session ended: the page shows the login form (app.js).
+function signalLoggedOut(error, path) {
+  if (error.status === 401 && path !== "/api/v1/login") {
+    document.dispatchEvent(new CustomEvent("cloister:unauthenticated"));
+  }
+}
+
 export async function request(path, options = {}) {
   let response;
   try {
-    response = await fetch(path, options);
+    response = await fetch(path, withCsrf(options));
   } catch (e) {
     if (e.name === "AbortError") throw e;
     throw new ApiError("The service does not answer. Is cloister serve running?");
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    const error = await errorFrom(response);
+    signalLoggedOut(error, path);
+    throw error;
+  }
   return response;
 }
 
@@ -55,6 +79,13 @@ export const api = {
   job: (id) => getJson(`/api/v1/jobs/${encodeURIComponent(id)}`),
   deleteDocument: (id) => getJson(`/api/v1/documents/${encodeURIComponent(id)}`, {method: "DELETE"}),
   originalUrl: (id) => `/api/v1/documents/${encodeURIComponent(id)}/original`,
+  me: () => getJson("/api/v1/me"),
+  login: (name, password) => getJson("/api/v1/login", {
+    method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({name, password}),
+  }),
+  logout: () => getJson("/api/v1/logout", {method: "POST"}),
 };
 
 // Asks with "stream": true and calls onEvent(name, data) for each server-sent event (token,
@@ -128,6 +159,7 @@ export function uploadFiles(files, onProgress) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/v1/documents");
+    if (csrfToken) xhr.setRequestHeader("X-CSRF-Token", csrfToken);
     xhr.responseType = "text";
     xhr.upload.addEventListener("progress", (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
