@@ -44,6 +44,8 @@ const std::vector<std::pair<std::string, std::set<std::string>>> kThirdParty = {
     {"tesseract/", {"ingest"}},
     {"leptonica/", {"ingest"}},
     {"gmime/", {"ingest"}},
+    {"sodium.h", {"web"}},
+    {"sodium/", {"web"}},
     {"libxml/", {"ingest"}},
     {"archive.h", {"ingest"}},
     {"unicode/", {"ingest", "storage"}},
