@@ -2,7 +2,7 @@
 //
 //   build/bin/bench_http [--chunks 10000] [--duration 30] [--connections 64] [--wrk-threads 2]
 //                        [--timeout 10] [--method POST|GET] [--burst 20] [--streaming 4]
-//                        [--ask-k 2] [--ask-tokens 16] [--ask-timeout 180]
+//                        [--ask-k 2] [--ask-tokens 16] [--ask-timeout 300]
 //                        [--chat-model FILE.gguf] [--keep DIR] [--wrk PATH]
 //
 // 1. A folder with a collection of --chunks chunks and its vectors written straight into the
@@ -23,7 +23,8 @@
 //    refused (503 with Retry-After): none lost, none hung.
 // 5. The server's resident memory (VmRSS, /proc/PID/status) idle, warmed up, after the search
 //    load and after the burst, and the CPU it, wrk and the rest of the machine used under load.
-// Then SIGTERM: the server must exit 0 within 30 s. Exit status 1 when any check failed.
+// Then SIGTERM: the server must exit 0 within its shutdown grace (120 s by default, for answers in
+// progress) and 30 s more. Exit status 1 when any check failed; the folder is then kept.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <fcntl.h>
@@ -70,7 +71,7 @@ struct Args {
   int streaming = 4;
   int ask_k = 2;
   int ask_tokens = 16;
-  int ask_timeout = 180;
+  int ask_timeout = 300;
   fs::path chat_model;  // empty: build the Qwen2.5-0.5B-shaped model
   fs::path keep;
   std::string wrk = "wrk";
@@ -209,25 +210,34 @@ void PrintMemory(const Server& s, const char* when) {
   std::fflush(stdout);
 }
 
-// SIGTERM, then up to 30 s for the process to exit; prints how it ended. False unless exit 0.
+// `cloister serve`'s default --shutdown-grace: answers in progress get this long after SIGTERM.
+constexpr int kShutdownGraceSeconds = 120;
+
+// SIGTERM, then up to the grace and 30 s for the process to exit; prints how it ended. False
+// unless it exited 0.
 bool StopServer(const Server& s) {
   auto start = Clock::now();
   kill(s.pid, SIGTERM);
   g_server_pid = 0;
   int status = 0;
   pid_t done = 0;
-  while (done == 0 && Seconds(start) < 30) {
+  while (done == 0 && Seconds(start) < kShutdownGraceSeconds + 30) {
     done = waitpid(s.pid, &status, WNOHANG);
     if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (done != s.pid) {
     kill(s.pid, SIGKILL);
     waitpid(s.pid, &status, 0);
-    std::printf("SIGTERM: the server had not exited after 30 s; killed (CHECK FAILED)\n");
+    std::printf("SIGTERM: the server had not exited after %d s; killed (CHECK FAILED)\n",
+                kShutdownGraceSeconds + 30);
     return false;
   }
   bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  bool logged = ReadFile(s.log).find("stopped") != std::string::npos;
+  std::string log = ReadFile(s.log);
+  bool logged = log.find("stopped") != std::string::npos;
+  size_t waited = log.find("finishing requests in flight");
+  if (waited != std::string::npos)
+    std::printf("  server log: %s\n", log.substr(waited, log.find('\n', waited) - waited).c_str());
   std::printf("SIGTERM: the server exited in %.2f s, %s %d%s%s\n", Seconds(start),
               WIFEXITED(status) ? "status" : "signal",
               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
@@ -668,6 +678,7 @@ int main(int argc, char** argv) {
   PrintLogProblems(server);
   std::printf("load average %.2f at the end; %s\n", LoadAverage(),
               ok ? "all checks passed" : "SOME CHECKS FAILED");
-  if (args.keep.empty()) fs::remove_all(dir);
+  if (args.keep.empty() && ok) fs::remove_all(dir);
+  if (!ok) std::printf("kept %s (server log, wrk output)\n", dir.c_str());
   return ok ? 0 : 1;
 }
