@@ -19,6 +19,8 @@ packages=(
   tesseract-ocr tesseract-ocr-eng
   # tests
   libgtest-dev libgmock-dev wamerican curl
+  # tests: no egress (tests/cli/no_egress_test.cpp traces every address the service reaches for)
+  strace
   # tests: the browser UI end to end (tests/ui drives it with playwright-core)
   chromium
   # benchmarks: pdftotext as the ingestion reference; wrk as the HTTP load generator (bench_http)
