@@ -25,6 +25,10 @@ packages=(
   chromium
   # benchmarks: pdftotext as the ingestion reference; wrk as the HTTP load generator (bench_http)
   poppler-utils wrk
+  # packaging (make package, make package-test): dpkg-shlibdeps for the .deb's dependencies,
+  # debootstrap for the clean Debian 12 root the package is installed into, nginx for checking
+  # the TLS proxy example (only its binary is used; where systemd runs, Debian starts its default site)
+  dpkg-dev debootstrap nginx
 )
 
 missing=()
