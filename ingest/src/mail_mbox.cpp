@@ -15,6 +15,7 @@
 #include <system_error>
 #include <vector>
 
+#include "charset.h"
 #include "cloister/core/files.h"
 #include "mail_internal.h"
 #include "parsers.h"
@@ -64,16 +65,20 @@ class Outbox {
 };
 
 // Joins a headerless piece of an mbox to the message before it: its "From " line, whatever
-// GMime took for header lines, and its body, as one more block of text.
+// GMime took for header lines, and its body, as one more block of text. The "From " line and
+// those header lines are body text of the message before, in its charset or none: they arrive
+// as raw bytes (GMime decodes neither), so they are decoded like a body without a declared
+// charset. The piece's own blocks are text already.
 void AppendContinuation(GMimeMessage* message, const std::string& marker, ParsedDocument piece,
                         ParsedDocument* into) {
-  std::string text = marker + "\n";
+  std::string raw = marker + "\n";
   GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message));
   for (int i = 0; i < g_mime_header_list_get_count(headers); ++i) {
     GMimeHeader* header = g_mime_header_list_get_header_at(headers, i);
     const char* value = g_mime_header_get_value(header);
-    text += std::string(g_mime_header_get_name(header)) + ": " + (value ? value : "") + "\n";
+    raw += std::string(g_mime_header_get_name(header)) + ": " + (value ? value : "") + "\n";
   }
+  std::string text = DecodeToUtf8(raw).text;
   for (const TextBlock& block : piece.blocks) text += "\n" + block.text;
   into->blocks.push_back(TextBlock{std::move(text), 0, "", false});
   for (ParsedDocument& child : piece.children) into->children.push_back(std::move(child));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "charset.h"
 #include "parsers.h"
 #include "cloister/ingest/extract.h"
 #include "ingest_test_util.h"
@@ -409,6 +410,23 @@ TEST(StreamMboxTest, EscapedFromLinesLoseOneQuoteMark) {
   EXPECT_NE(text.find("\nFrom here\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\n>From there\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\n> From a quote"), std::string::npos) << text;
+}
+
+// Found by fuzz_mbox: the "From " line and header-like lines of an unescaped piece were joined
+// to the message before as raw bytes, so a Latin-1 body gave that message invalid UTF-8 text.
+TEST(StreamMboxTest, UnescapedFromLinePieceInAnotherCharsetIsJoinedAsUtf8) {
+  ScratchDir dir;
+  WriteFile(dir / "latin1.mbox",
+            "From a@example.com Mon Jan  1 00:00:00 2024\nFrom: a@example.com\nSubject: s\n"
+            "Content-Type: text/plain; charset=iso-8859-1\n\nfirst\n\n"
+            "From Caf\xe9 with love\nYear: 19\xe9\xe963\n\nStill the first message.\n");
+  Collector out;
+  ASSERT_TRUE(StreamMbox(dir / "latin1.mbox", {}, out.emit()).ok());
+  ASSERT_EQ(out.docs.size(), 1u);
+  std::string text = Text(out.docs[0]);
+  EXPECT_TRUE(IsValidUtf8(text)) << text;
+  EXPECT_NE(text.find("with love"), std::string::npos) << text;
+  EXPECT_NE(text.find("Still the first message."), std::string::npos) << text;
 }
 
 TEST(StreamMboxTest, ThreeThousandMessagesAreEmittedOneByOneInOrder) {
