@@ -4,91 +4,28 @@
 // Runs the real binary with stories260K as its chat model.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
 #include "fixtures/fixtures.h"
-
-extern char** environ;
+#include "serve_process.h"
 
 namespace cloister {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-pid_t Start(std::vector<std::string> args, const fs::path& out, const fs::path& err) {
-  std::string bin = CLOISTER_BINARY;
-  std::vector<char*> argv{bin.data()};
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, bin.c_str(), &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
-// The exit status, or -1 if the process has not ended within `limit` (it is then killed).
-int WaitExit(pid_t pid, std::chrono::seconds limit) {
-  auto deadline = Clock::now() + limit;
-  int status = 0;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// A connected socket, or -1 with errno set (ECONNREFUSED once the server stopped listening).
-int Connect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
-  int error = errno;
-  close(fd);
-  errno = error;
-  return -1;
-}
-
-void Post(int fd, const std::string& path, const std::string& body) {
-  std::string request = "POST " + path +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        "Content-Length: " +
-                        std::to_string(body.size()) + "\r\n\r\n" + body;
-  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-}
+using serving::Connect;
+using serving::Post;
+using serving::ReadAll;
+using serving::Start;
+using serving::WaitExit;
 
 // Reads a chunked text/event-stream response as it comes: its events, in order.
 class EventReader {
@@ -181,15 +118,9 @@ TEST(ServeShutdownTest, SigtermLetsStreamedAnswersFinishRefusesNewConnectionsAnd
                                     std::to_string(kGrace)};
   serve.insert(serve.end(), where.begin(), where.end());
   pid_t pid = Start(serve, dir / "serve.out", dir / "serve.err");
-  std::regex url(R"(url=http://127\.0\.0\.1:(\d+))");
-  std::smatch m;
-  std::string log;
-  for (int i = 0; i < 600 && !std::regex_search(log, m, url); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    log = ReadAll(dir / "serve.err");
-  }
-  ASSERT_TRUE(std::regex_search(log, m, url)) << log;
-  uint16_t port = static_cast<uint16_t>(std::stoi(m[1]));
+  std::optional<uint16_t> served = serving::WaitForPort(dir / "serve.err");
+  ASSERT_TRUE(served) << ReadAll(dir / "serve.err");
+  uint16_t port = *served;
 
   // Long enough to take seconds on any machine: stories260K does not stop by itself.
   int ask_fd = Connect(port), chat_fd = Connect(port);
