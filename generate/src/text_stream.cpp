@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "cloister/core/utf8.h"
+
 namespace cloister::generate {
 namespace {
 
@@ -41,19 +43,19 @@ std::string TextStream::Push(std::string_view piece) {
   for (const auto& stop : stops_) cut = std::min(cut, held_.find(stop));
   if (cut != std::string::npos) {
     stopped_ = true;
-    std::string out = held_.substr(0, cut);
+    std::string out = ToValidUtf8(std::string_view(held_).substr(0, cut));
     held_.clear();
     return out;
   }
   size_t emit = held_.size() - HeldBackLength();
-  std::string out = held_.substr(0, emit);
+  std::string out = ToValidUtf8(std::string_view(held_).substr(0, emit));
   held_.erase(0, emit);
   return out;
 }
 
 std::string TextStream::Flush() {
-  std::string out;
-  out.swap(held_);
+  std::string out = ToValidUtf8(held_);  // a character the model never finished: U+FFFD
+  held_.clear();
   return out;
 }
 

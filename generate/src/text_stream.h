@@ -1,5 +1,6 @@
 // Decoded pieces -> text safe to hand to a client: never a partial stop string, never half a
-// UTF-8 character. Private to generate/.
+// UTF-8 character, never a byte that is not UTF-8 (a model can write any bytes: each byte that
+// does not start a well-formed character comes out as U+FFFD). Private to generate/.
 #pragma once
 
 #include <string>
