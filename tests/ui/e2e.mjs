@@ -164,6 +164,36 @@ async function ask(page, question, {timeout = kAnswerTimeoutMs} = {}) {
   return {turn, response};
 }
 
+// A two-page PDF written by hand (PDF 1.4, one Helvetica font, an Info dictionary with `title`),
+// so a test can give a document any title. Pages hold plain ASCII text, one line each.
+function makePdf(title, pages) {
+  const literal = (text) => `(${text.replace(/[\\()]/g, (c) => `\\${c}`)})`;
+  const objects = [];
+  const add = (body) => objects.push(body);
+  add("<< /Type /Catalog /Pages 2 0 R >>");
+  const kids = pages.map((_, i) => `${4 + 2 * i} 0 R`).join(" ");
+  add(`<< /Type /Pages /Kids [${kids}] /Count ${pages.length} >>`);
+  add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+  pages.forEach((text, i) => {
+    add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> ` +
+        `/Contents ${5 + 2 * i} 0 R >>`);
+    const stream = `BT /F1 12 Tf 72 720 Td ${literal(text)} Tj ET`;
+    add(`<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`);
+  });
+  add(`<< /Title ${literal(title)} /Producer (cloister e2e) >>`);
+  let out = "%PDF-1.4\n";
+  const offsets = [];
+  objects.forEach((body, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const offset of offsets) out += `${String(offset).padStart(10, "0")} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R /Info ${objects.length} 0 R >>\n`;
+  return `${out}startxref\n${xref}\n%%EOF\n`;
+}
+
 // A failed step: a screenshot of the page as it was, and the service's log.
 async function failed(page, service) {
   await shot(page, "failure").catch(() => {});
@@ -357,6 +387,51 @@ describe("document text that looks like markup", () => {
       assert.equal(await page.locator("img:not(.brand img)").count(), 0);
 
       // Whatever ran, no dialog opened and the policy refused nothing.
+      await page.waitForTimeout(300);
+      assertNoTrouble(trouble);
+    } catch (e) {
+      await failed(page, service);
+      throw e;
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("a PDF whose title is an <img onerror> tag shows the title literally and runs nothing", async () => {
+    const pdf = makePdf(kXssSubject, [
+      "The annual report opens with a letter from the board.",
+      "The quillwort inventory counted 412 plants in the north meadow.",
+    ]);
+    const {context, page, trouble} = await openPage(service);
+    try {
+      await page.goto(`${service.url}/#library`);
+      await dropFile(page, "title-markup.pdf", pdf, "application/pdf");
+      await waitIngested(page, "title-markup.pdf");
+      const title = page.locator("li.document .doc-title", {hasText: "onerror"}).first();
+      await title.waitFor({timeout: 10_000});
+      assert.equal(await title.textContent(), kXssSubject);
+      assert.equal(await page.locator("main img").count(), 0, "no element was made from the title");
+      await shot(page, "markup-pdf-library");
+
+      await page.getByRole("link", {name: "Search"}).click();
+      await page.getByLabel("Words or question").fill("quillwort plants");
+      await page.getByRole("button", {name: "Search", exact: true}).click();
+      const result = page.locator("li.result").first();
+      await result.waitFor({timeout: 20_000});
+      assert.ok((await result.textContent()).includes(kXssSubject), await result.textContent());
+      await shot(page, "markup-pdf-search");
+
+      await page.getByRole("link", {name: "Ask"}).click();
+      const {turn} = await ask(page, "How many plants were counted in the north meadow by the quillwort inventory?");
+      assert.equal(await turn.getAttribute("data-status"), "done", await turn.textContent());
+      assert.match(await turn.locator(".answer-text").textContent(), /412 plants/);
+      await turn.locator("button.cite").first().click();
+      const dialog = page.locator("#passage-dialog");
+      await dialog.waitFor({state: "visible"});
+      assert.ok((await dialog.textContent()).includes(kXssSubject), await dialog.textContent());
+      assert.equal(await dialog.locator("#passage-meta div", {hasText: "Page"}).locator("dd").textContent(), "2");
+      await shot(page, "markup-pdf-citation");
+      assert.equal(await page.locator("img:not(.brand img)").count(), 0);
       await page.waitForTimeout(300);
       assertNoTrouble(trouble);
     } catch (e) {
