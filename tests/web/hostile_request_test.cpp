@@ -262,6 +262,8 @@ TEST_F(HostileRequestTest, HeadersOverTheLimitsAre431Json) {
 TEST_F(HostileRequestTest, MalformedRequestLinesAndFramingAreJson4xx) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"an unknown HTTP version", "GET /api/v1/health HTTP/1.1x\r\n\r\n"},
+      // Found by fuzz_http: as long as a real one, it was answered with "HTTPhost 200 OK".
+      {"an unknown HTTP version of 8 bytes", "GET /api/v1/health HTTPhost\r\n\r\n"},
       {"a method too long", std::string(40, 'A') + " /api/v1/health HTTP/1.1\r\n\r\n"},
       {"no URL", "GARBAGE\r\n\r\n"},
       {"a TLS hello", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) +

@@ -257,6 +257,12 @@ class Connection final : public Poco::Net::TCPServerConnection {
       SendRefusal(session, TimedOut(tracker_.limits()));
       return Outcome::kClose;
     }
+    // Poco checks only the version's length, and the reply's status line repeats it.
+    if (const std::string& v = request->getVersion(); v != "HTTP/1.0" && v != "HTTP/1.1") {
+      SendRefusal(session,
+                  {400, "malformed HTTP request: unknown HTTP version (HTTP/1.1 expected)"});
+      return Outcome::kClose;
+    }
     entry.Set(State::kBusy);
     response.setDate(Poco::Timestamp());
     response.setVersion(request->getVersion());
