@@ -19,6 +19,9 @@ packages=(
   tesseract-ocr tesseract-ocr-eng
   # tests
   libgtest-dev libgmock-dev wamerican curl
+  # fuzzing (fuzz/, make fuzz and the short runs in make test): clang with libFuzzer and the
+  # sanitizer runtimes, which clang-14 only recommends
+  clang-14 libclang-rt-14-dev
   # tests: no egress (tests/cli/no_egress_test.cpp traces every address the service reaches for)
   strace
   # tests: the browser UI end to end (tests/ui drives it with playwright-core)
