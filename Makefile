@@ -39,5 +39,12 @@ bench-http: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target cloister bench_http
 	$(BUILD_DIR)/bin/bench_http
 
+# libFuzzer targets (fuzz/): built with clang in $(BUILD_DIR)/fuzz, each run for FUZZ_SECONDS;
+# what they find goes to $(BUILD_DIR)/fuzz/artifacts. make test runs each briefly (ctest -L fuzz).
+FUZZ_SECONDS ?= 180
+.PHONY: fuzz
+fuzz: deps
+	fuzz/run.sh all $(BUILD_DIR)/fuzz $(FUZZ_SECONDS)
+
 clean:
 	rm -rf $(BUILD_DIR)
