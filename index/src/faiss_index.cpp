@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <optional>
 #include <system_error>
 #include <unordered_set>
 #include <utility>
@@ -41,6 +42,21 @@ class LiveSelector final : public faiss::IDSelector {
 
  private:
   const std::vector<Idx>& id_map_;
+};
+
+// Keeps a position whose vector is live and whose chunk id the reader's filter allows.
+class AllowedSelector final : public faiss::IDSelector {
+ public:
+  AllowedSelector(const std::vector<Idx>& id_map, const IdFilter& filter)
+      : id_map_(id_map), filter_(filter) {}
+  bool is_member(Idx position) const override {
+    Idx id = id_map_[static_cast<size_t>(position)];
+    return id >= 0 && filter_.Allows(id);
+  }
+
+ private:
+  const std::vector<Idx>& id_map_;
+  const IdFilter& filter_;
 };
 
 // FAISS 1.7.3's IndexIDMap rejects SearchParameters, so searches with a selector go to the inner
@@ -367,47 +383,64 @@ int64_t FaissIndex::Remove(const std::vector<int64_t>& ids) {
   }
 }
 
-Result<std::vector<VectorHit>> FaissIndex::Search(const std::vector<float>& query, int k) const {
+IdFilter::IdFilter(std::vector<int64_t> ids) : ids_(std::move(ids)) {
+  std::sort(ids_.begin(), ids_.end());
+  ids_.erase(std::unique(ids_.begin(), ids_.end()), ids_.end());
+}
+
+bool IdFilter::Allows(int64_t id) const { return std::binary_search(ids_.begin(), ids_.end(), id); }
+
+Result<std::vector<VectorHit>> FaissIndex::Search(const std::vector<float>& query, int k,
+                                                  const IdFilter* filter) const {
   if (static_cast<int64_t>(query.size()) != dimension_) {
     return InvalidArgument("query vector has " + std::to_string(query.size()) +
                            " dimensions, index has " + std::to_string(dimension_));
   }
   std::shared_lock lock(mu_);
-  int64_t n = std::min<int64_t>(k, index_->ntotal - tombstones_);
+  int64_t allowed = index_->ntotal - tombstones_;
+  if (filter) {
+    allowed = 0;  // live vectors the filter allows: rev_map holds live ids only
+    for (int64_t id : filter->ids()) allowed += index_->rev_map.count(id) ? 1 : 0;
+  }
+  int64_t n = std::min<int64_t>(k, allowed);
   if (n <= 0) return std::vector<VectorHit>{};
   try {
     SingleThreadedOpenMp one_thread;
-    return SearchLocked(query.data(), n);
+    return SearchLocked(query.data(), n, filter, allowed);
   } catch (const std::exception& e) {
     return Internal(FaissError("search", e));
   }
 }
 
-std::vector<VectorHit> FaissIndex::SearchLocked(const float* query, Idx n) const {
+std::vector<VectorHit> FaissIndex::SearchLocked(const float* query, Idx n, const IdFilter* filter,
+                                                int64_t allowed) const {
   std::vector<float> scores(static_cast<size_t>(n));
   std::vector<Idx> positions(static_cast<size_t>(n));
   const faiss::Index& inner = *index_->index;
-  if (tombstones_ == 0) {
+  if (tombstones_ == 0 && !filter) {
     inner.search(1, query, n, scores.data(), positions.data());
     return CollectHits(index_->id_map, positions, scores);
   }
-  // Tombstones still take room in HNSW's candidate list and IVF's probed lists, so a filtered
-  // search looks wider in proportion, and wider again while it finds fewer live hits than exist.
+  // Tombstones and vectors the filter skips still take room in HNSW's candidate list and IVF's
+  // probed lists, so a filtered search looks wider in proportion, and wider again while it finds
+  // fewer hits than the index has to give.
   LiveSelector live(index_->id_map);
-  double widen =
-      static_cast<double>(index_->ntotal) / static_cast<double>(index_->ntotal - tombstones_);
+  std::optional<AllowedSelector> permitted;
+  if (filter) permitted.emplace(index_->id_map, *filter);
+  faiss::IDSelector* selector = filter ? static_cast<faiss::IDSelector*>(&*permitted) : &live;
+  double widen = static_cast<double>(index_->ntotal) / static_cast<double>(std::max<int64_t>(allowed, 1));
   std::vector<VectorHit> hits;
   for (int attempt = 0; attempt < 3 && static_cast<Idx>(hits.size()) < n; ++attempt) {
-    auto params = ParamsFor(inner, &live, n, widen * (1 << attempt));
+    auto params = ParamsFor(inner, selector, n, widen * (1 << attempt));
     inner.search(1, query, n, scores.data(), positions.data(), params.get());
     hits = CollectHits(index_->id_map, positions, scores);
   }
-  // With most of a graph tombstoned, HNSW (1.7.3) cannot reach every live vector: scan its
-  // storage, exactly, until Compact() repairs it.
+  // With most of a graph tombstoned or filtered out, HNSW (1.7.3) cannot reach every vector
+  // wanted: scan its storage, exactly (until Compact() repairs it, for tombstones).
   auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(&inner);
   if (hnsw && static_cast<Idx>(hits.size()) < n) {
     faiss::SearchParameters params;
-    params.sel = &live;
+    params.sel = selector;
     hnsw->storage->search(1, query, n, scores.data(), positions.data(), &params);
     hits = CollectHits(index_->id_map, positions, scores);
   }

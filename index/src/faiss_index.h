@@ -40,7 +40,9 @@ class FaissIndex final : public VectorIndex {
 
   Status Add(const std::vector<IdVector>& items) override;
   int64_t Remove(const std::vector<int64_t>& ids) override;
-  Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const override;
+  using VectorIndex::Search;
+  Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k,
+                                        const IdFilter* filter) const override;
   Status Compact() override;
   Status SetSearchOptions(const VectorIndexOptions& options) override;
   Status Save(const std::filesystem::path& path) const override;
@@ -55,7 +57,9 @@ class FaissIndex final : public VectorIndex {
   bool RemovesInPlace() const;  // Flat: FAISS remove_ids; every other kind: tombstones
   void TombstoneLocked(Idx id);
   Status AddLocked(const std::vector<Idx>& ids, const std::vector<float>& flat);
-  std::vector<VectorHit> SearchLocked(const float* query, Idx n) const;  // throws FAISS errors
+  // Throws FAISS errors. `filter` may be null; `allowed` is how many live vectors it allows.
+  std::vector<VectorHit> SearchLocked(const float* query, Idx n, const IdFilter* filter,
+                                      int64_t allowed) const;
   Result<std::unique_ptr<faiss::IndexIDMap2>> RebuildLive() const;
 
   const int dimension_;

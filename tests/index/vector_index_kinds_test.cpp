@@ -338,6 +338,45 @@ TEST(VectorIndexKindsTest, MostlyTombstonedIndexStillReturnsEveryLiveVectorAsked
   }
 }
 
+// A reader's filter: the hidden vectors are the query's nearest neighbours, yet every kind
+// returns k allowed ids (FAISS skips the others while searching, it does not trim its top k).
+TEST(VectorIndexKindsTest, FilteredSearchReturnsKAllowedIdsWhenHiddenOnesAreNearer) {
+  auto data = RandomUnit(16, 1200, 9);
+  const std::vector<float> query = data[0].vector;
+  // Ids 0..299 (hidden) lie around the query; the rest are random.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> noise(0, 0.05f);
+  for (int i = 0; i < 300; ++i) {
+    double s = 0;
+    for (size_t d = 0; d < 16; ++d) {
+      data[static_cast<size_t>(i)].vector[d] = query[d] + noise(rng);
+      s += data[static_cast<size_t>(i)].vector[d] * data[static_cast<size_t>(i)].vector[d];
+    }
+    for (float& x : data[static_cast<size_t>(i)].vector) x = static_cast<float>(x / std::sqrt(s));
+  }
+  std::vector<int64_t> allowed_ids;
+  for (int64_t id = 300; id < 1200; id += 3) allowed_ids.push_back(id);  // 300 allowed
+  IdFilter allowed(allowed_ids);
+  for (const auto& [name, options] : AllKinds()) {
+    auto index = MustBuild(16, data, options);
+    ASSERT_NE(index, nullptr);
+    auto unfiltered = index->Search(query, 20);
+    ASSERT_TRUE(unfiltered.ok());
+    for (const auto& h : *unfiltered) EXPECT_LT(h.id, 300) << name << ": the hidden ones are nearest";
+    auto hits = index->Search(query, 20, &allowed);
+    ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+    ASSERT_EQ(hits->size(), 20u) << name;
+    for (const auto& h : *hits) EXPECT_TRUE(allowed.Allows(h.id)) << name << ": id " << h.id;
+    // Fewer allowed than k: all of them, and nothing else.
+    IdFilter few({301, 302, 999999});
+    auto some = index->Search(query, 20, &few);
+    ASSERT_TRUE(some.ok());
+    EXPECT_EQ(some->size(), 2u) << name;
+    IdFilter none(std::vector<int64_t>{});
+    EXPECT_TRUE(index->Search(query, 20, &none)->empty()) << name;
+  }
+}
+
 TEST(VectorIndexKindsTest, AddingAnExistingIdReplacesItInApproximateKinds) {
   auto data = RandomUnit(16, 1000, 19);
   auto index = MustBuild(16, data, {.factory = "HNSW32"});

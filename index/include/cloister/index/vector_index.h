@@ -100,6 +100,20 @@ struct IdVector {
   std::vector<float> vector;
 };
 
+// The ids a search may return (the chunks a reader may see). The search skips every other id
+// while it runs (a FAISS IDSelector), rather than dropping them from its top k afterwards, so it
+// returns k allowed ids whenever the index holds that many, however many better ones it skips.
+class IdFilter {
+ public:
+  explicit IdFilter(std::vector<int64_t> ids);  // any order, repeats allowed
+  bool Allows(int64_t id) const;               // O(log size)
+  size_t size() const { return ids_.size(); }
+  const std::vector<int64_t>& ids() const { return ids_; }  // ascending, distinct
+
+ private:
+  std::vector<int64_t> ids_;
+};
+
 // Fills `batch` (cleared by the caller) with the next vectors; an empty batch ends the stream.
 // An error ends the build and is returned by it.
 using VectorBatchSource = std::function<Status(std::vector<IdVector>* batch)>;
@@ -161,7 +175,15 @@ class VectorIndex {
   // nprobe) in proportion to them, and HNSW falls back to an exact scan of its stored vectors
   // when the graph no longer reaches k live ones: slow, so Compact() long before that.
   // kInvalidArgument if the query length is not dimension(); kInternal for a FAISS failure.
-  virtual Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const = 0;
+  Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k) const {
+    return Search(query, k, nullptr);
+  }
+  // The same among the ids `filter` allows (every id when null): up to k of them, best first.
+  // Approximate kinds widen their search (efSearch, nprobe) in proportion to the share of
+  // vectors allowed, as for tombstones, and HNSW scans its vectors exactly when the graph does
+  // not reach k allowed ones.
+  virtual Result<std::vector<VectorHit>> Search(const std::vector<float>& query, int k,
+                                                const IdFilter* filter) const = 0;
   // Rebuilds the same kind without the tombstoned vectors, freeing their memory; a no-op without
   // tombstones. Vectors come from the index itself and keep its training (IVF centroids, SQ8
   // ranges), so nothing changes but the memory: no k-means, no further quantization loss.
