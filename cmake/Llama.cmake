@@ -120,16 +120,43 @@ set(GGML_BUILD_TESTS OFF CACHE BOOL "" FORCE)
 set(GGML_BUILD_EXAMPLES OFF CACHE BOOL "" FORCE)
 set(GGML_OPENMP ON CACHE BOOL "" FORCE)
 set(GGML_CCACHE OFF CACHE BOOL "" FORCE)
+
+# Portable builds (the Debian package, cmake/Package.cmake): nothing tuned to the build machine.
+# ggml then builds one CPU backend per x86-64 level (x64, sse42, ..., haswell, skylakex, icelake,
+# zen4, ...) as loadable modules and, at start-up, loads the best one the CPU supports. That
+# needs ggml as shared libraries (GGML_BACKEND_DL requires BUILD_SHARED_LIBS), for llama.cpp only:
+# Cloister's own modules stay static. The libraries live in CLOISTER_LLAMA_BACKEND_DIR.
+option(CLOISTER_PORTABLE "build for any x86-64 CPU: llama.cpp's CPU variants chosen at run time" OFF)
+set(CLOISTER_LLAMA_BACKEND_DIR "/usr/lib/cloister" CACHE PATH
+    "portable builds: where the installed llama.cpp libraries and CPU backends are")
+if(CLOISTER_PORTABLE)
+  set(GGML_NATIVE OFF CACHE BOOL "" FORCE)
+  set(GGML_BACKEND_DL ON CACHE BOOL "" FORCE)
+  set(GGML_CPU_ALL_VARIANTS ON CACHE BOOL "" FORCE)
+  set(GGML_BACKEND_DIR "${CLOISTER_LLAMA_BACKEND_DIR}" CACHE PATH "" FORCE)
+  set(BUILD_SHARED_LIBS ON)  # a normal variable over the cache's OFF, for llama.cpp's tree only
+  set(CMAKE_INSTALL_RPATH "${CLOISTER_LLAMA_BACKEND_DIR}")
+endif()
 add_subdirectory("${LLAMA_SOURCE_DIR}" "${CMAKE_BINARY_DIR}/_deps/llama.cpp" EXCLUDE_FROM_ALL SYSTEM)
+unset(BUILD_SHARED_LIBS)
 
 # No Intel AMX kernels: on Sapphire Rapids and later Xeons, which -march=native enables them on,
 # ggml_backend_amx_mul_mat crashes with a segmentation fault on ordinary inputs (a bge-small-
 # shaped Q8_0 model embedding a 13-token query, in llama.cpp's own llama-embedding too; upstream
 # ggml-org/llama.cpp#20824, open). Without them ggml uses its AVX-512 VNNI kernels.
-if(TARGET ggml-cpu AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang" AND
-   CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
-  target_compile_options(ggml-cpu PRIVATE -mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
-endif()
+# Portable builds have one CPU backend per variant (ggml-cpu-<name>); the flags go on each, after
+# the variant's own (the sapphirerapids one asks for -mamx-tile -mamx-int8), so they win.
+set(_cloister_cpu_targets ggml-cpu)
+foreach(variant x64 sse42 sandybridge ivybridge piledriver haswell skylakex cannonlake cascadelake
+                icelake cooperlake zen4 alderlake sapphirerapids)
+  list(APPEND _cloister_cpu_targets ggml-cpu-${variant})
+endforeach()
+foreach(cpu_target IN LISTS _cloister_cpu_targets)
+  if(TARGET ${cpu_target} AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang" AND
+     CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+    target_compile_options(${cpu_target} PRIVATE -mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+  endif()
+endforeach()
 
 # The BERT tokenizer vocabulary the test fixtures build their embedding model from.
 set(CLOISTER_LLAMA_VOCAB_DIR "${LLAMA_SOURCE_DIR}/models" CACHE INTERNAL "")
