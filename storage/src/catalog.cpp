@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "catalog_rows.h"
+#include "chunk_filter.h"
 #include "cloister/storage/schema.h"
 
 namespace cloister::storage {
@@ -44,10 +45,15 @@ std::optional<Enum> Parse(const std::array<std::pair<Enum, std::string_view>, N>
   return std::nullopt;
 }
 
-// Runs "SELECT key, count(*) ... GROUP BY key" and calls `add(key, count)` per row.
+// The collections a count covers: every one (nullopt) or these.
+using Scope = std::optional<std::vector<int64_t>>;
+
+// Runs "SELECT key, count(*) ... GROUP BY key" (its ?1 the scope, as IdInList reads it) and calls
+// `add(key, count)` per row.
 template <typename Add>
-Status CountGroups(const Database& db, std::string_view sql, Add add) {
+Status CountGroups(const Database& db, const std::string& sql, const Scope& scope, Add add) {
   CLOISTER_ASSIGN_OR_RETURN(Statement statement, db.Prepare(sql));
+  CLOISTER_RETURN_IF_ERROR(internal::BindIdList(statement, 1, scope));
   for (;;) {
     CLOISTER_ASSIGN_OR_RETURN(bool has_row, statement.Step());
     if (!has_row) return Status::Ok();
@@ -55,7 +61,7 @@ Status CountGroups(const Database& db, std::string_view sql, Add add) {
   }
 }
 
-Status CountDocuments(const Database& db, CatalogStats* stats) {
+Status CountDocuments(const Database& db, const Scope& scope, CatalogStats* stats) {
   for (const auto& [status, name] : kDocumentStatusNames) stats->documents[status] = 0;
   auto add = [stats](const std::string& name, int64_t count) -> Status {
     std::optional<DocumentStatus> status = ParseDocumentStatus(name);
@@ -63,10 +69,11 @@ Status CountDocuments(const Database& db, CatalogStats* stats) {
     stats->documents[*status] = count;
     return Status::Ok();
   };
-  return CountGroups(db, "SELECT status, count(*) FROM documents GROUP BY status", add);
+  return CountGroups(db, "SELECT status, count(*) FROM documents WHERE " +
+                     internal::IdInList("collection_id", 1) + " GROUP BY status", scope, add);
 }
 
-Status CountJobs(const Database& db, CatalogStats* stats) {
+Status CountJobs(const Database& db, const Scope& scope, CatalogStats* stats) {
   for (const auto& [state, name] : kJobStateNames) stats->jobs[state] = 0;
   auto add = [stats](const std::string& name, int64_t count) -> Status {
     std::optional<JobState> state = ParseJobState(name);
@@ -74,16 +81,43 @@ Status CountJobs(const Database& db, CatalogStats* stats) {
     stats->jobs[*state] = count;
     return Status::Ok();
   };
-  return CountGroups(db, "SELECT state, count(*) FROM jobs GROUP BY state", add);
+  return CountGroups(db, "SELECT state, count(*) FROM jobs WHERE " +
+                     internal::IdInList("collection_id", 1) + " GROUP BY state", scope, add);
 }
 
-Status CountEmbeddings(const Database& db, CatalogStats* stats) {
+Status CountEmbeddings(const Database& db, const Scope& scope, CatalogStats* stats) {
   auto add = [stats](const std::string& model, int64_t count) -> Status {
     stats->embeddings_by_model[model] = count;
     stats->embeddings += count;
     return Status::Ok();
   };
-  return CountGroups(db, "SELECT model_id, count(*) FROM embeddings GROUP BY model_id", add);
+  if (!scope) {
+    return CountGroups(db, "SELECT model_id, count(*) FROM embeddings WHERE ?1 IS NULL GROUP BY model_id",
+                       scope, add);
+  }
+  return CountGroups(db, "SELECT e.model_id, count(*) FROM embeddings AS e JOIN chunks AS c ON c.id = e.chunk_id"
+                     " JOIN documents AS d ON d.id = c.document_id WHERE " +
+                     internal::IdInList("d.collection_id", 1) + " GROUP BY e.model_id", scope, add);
+}
+
+Result<CatalogStats> ScopedStats(const Database& db, const Scope& scope) {
+  CatalogStats stats;
+  if (scope) {
+    stats.collections = static_cast<int64_t>(scope->size());
+    CLOISTER_ASSIGN_OR_RETURN(Statement st, db.Prepare(
+        "SELECT count(*) FROM chunks AS c JOIN documents AS d ON d.id = c.document_id WHERE " +
+        internal::IdInList("d.collection_id", 1)));
+    CLOISTER_RETURN_IF_ERROR(internal::BindIdList(st, 1, scope));
+    CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
+    stats.chunks = row ? st.ColumnInt64(0) : 0;
+  } else {
+    CLOISTER_ASSIGN_OR_RETURN(stats.collections, db.QueryInt64("SELECT count(*) FROM collections"));
+    CLOISTER_ASSIGN_OR_RETURN(stats.chunks, db.QueryInt64("SELECT count(*) FROM chunks"));
+  }
+  CLOISTER_RETURN_IF_ERROR(CountDocuments(db, scope, &stats));
+  CLOISTER_RETURN_IF_ERROR(CountJobs(db, scope, &stats));
+  CLOISTER_RETURN_IF_ERROR(CountEmbeddings(db, scope, &stats));
+  return stats;
 }
 
 }  // namespace
@@ -150,14 +184,10 @@ Result<std::vector<Collection>> Catalog::ListCollections() const {
   });
 }
 
-Result<CatalogStats> Catalog::Stats() const {
-  CatalogStats stats;
-  CLOISTER_ASSIGN_OR_RETURN(stats.collections, db_.QueryInt64("SELECT count(*) FROM collections"));
-  CLOISTER_ASSIGN_OR_RETURN(stats.chunks, db_.QueryInt64("SELECT count(*) FROM chunks"));
-  CLOISTER_RETURN_IF_ERROR(CountDocuments(db_, &stats));
-  CLOISTER_RETURN_IF_ERROR(CountJobs(db_, &stats));
-  CLOISTER_RETURN_IF_ERROR(CountEmbeddings(db_, &stats));
-  return stats;
+Result<CatalogStats> Catalog::Stats() const { return ScopedStats(db_, std::nullopt); }
+
+Result<CatalogStats> Catalog::StatsOf(const std::vector<int64_t>& collection_ids) const {
+  return ScopedStats(db_, collection_ids);
 }
 
 }  // namespace cloister::storage

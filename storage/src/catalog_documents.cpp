@@ -2,6 +2,7 @@
 #include <string>
 
 #include "catalog_rows.h"
+#include "chunk_filter.h"
 #include "cloister/storage/catalog.h"
 
 namespace cloister::storage {
@@ -132,14 +133,22 @@ Result<std::vector<Document>> Catalog::ListDocuments(int64_t offset, int64_t lim
   return internal::ReadAll<Document>(st, internal::ReadDocument);
 }
 
-Result<DocumentListing> Catalog::ListLibrary(int64_t offset, int64_t limit) const {
+Result<DocumentListing> Catalog::ListLibrary(int64_t offset, int64_t limit,
+                                             const std::optional<std::vector<int64_t>>& collections) const {
   if (offset < 0 || limit < 1) {
     return InvalidArgument("listing documents needs offset >= 0 and limit >= 1, got offset " +
                            std::to_string(offset) + " and limit " + std::to_string(limit));
   }
   DocumentListing out;
-  CLOISTER_ASSIGN_OR_RETURN(
-      out.total, db_.QueryInt64("SELECT count(*) FROM documents WHERE parent_id IS NULL AND status != 'queued'"));
+  const std::string readable = internal::IdInList("d.collection_id", 3);
+  {
+    CLOISTER_ASSIGN_OR_RETURN(
+        Statement count, db_.Prepare("SELECT count(*) FROM documents AS d WHERE d.parent_id IS NULL"
+                                     " AND d.status != 'queued' AND " + readable));
+    CLOISTER_RETURN_IF_ERROR(internal::BindIdList(count, 3, collections));
+    CLOISTER_ASSIGN_OR_RETURN(bool row, count.Step());
+    out.total = row ? count.ColumnInt64(0) : 0;
+  }
   // kDocumentColumns qualified with the table (the subqueries have columns of the same names).
   std::string columns;
   int n = 0;
@@ -159,9 +168,10 @@ Result<DocumentListing> Catalog::ListLibrary(int64_t offset, int64_t limit) cons
                   ", coalesce(json_extract(d.metadata, '$.date'), '')"
                   ", coalesce(json_extract(d.metadata, '$.subject'), '')"
                   " FROM documents AS d WHERE d.parent_id IS NULL AND d.status != 'queued'"
-                  " ORDER BY d.id DESC LIMIT ?1 OFFSET ?2"));
+                  " AND " + readable + " ORDER BY d.id DESC LIMIT ?1 OFFSET ?2"));
   CLOISTER_RETURN_IF_ERROR(st.Bind(1, limit));
   CLOISTER_RETURN_IF_ERROR(st.Bind(2, offset));
+  CLOISTER_RETURN_IF_ERROR(internal::BindIdList(st, 3, collections));
   for (;;) {
     CLOISTER_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return out;

@@ -62,6 +62,17 @@ Result<std::vector<ChunkRef>> Catalog::VisibleChunks(const std::vector<int64_t>&
   return internal::ReadAll<ChunkRef>(st, ReadRef);
 }
 
+Result<std::vector<int64_t>> Catalog::VisibleChunkIdsIn(const std::vector<int64_t>& collection_ids) const {
+  if (collection_ids.empty()) return std::vector<int64_t>();
+  static const std::string sql =
+      "SELECT c.id FROM documents AS d JOIN chunks AS c ON c.document_id = d.id"
+      " WHERE d.status IN ('ready', 'partial') AND " + internal::IdInList("d.collection_id", 1) +
+      " ORDER BY c.id";
+  CLOISTER_ASSIGN_OR_RETURN(Statement st, db_.Prepare(sql));
+  CLOISTER_RETURN_IF_ERROR(internal::BindIdList(st, 1, collection_ids));
+  return internal::ReadAll<int64_t>(st, [](const Statement& row) { return row.ColumnInt64(0); });
+}
+
 Result<std::optional<ChunkRef>> Catalog::ChunkAt(int64_t document_id, int ordinal) const {
   static const std::string sql = "SELECT " + std::string(kRefColumns) +
                                  " FROM chunks AS c JOIN documents AS vd ON vd.id = c.document_id"

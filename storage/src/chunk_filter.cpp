@@ -30,7 +30,20 @@ std::string FilterCondition(const std::string& doc, int first) {
          " AND (" + after + " = '' OR coalesce(" + date + ", '') >= " + after + ")" +
          " AND (" + before + " = '' OR (" + date + " IS NOT NULL AND " + date + " < " + before + "))" +
          " AND (" + collections + " = '' OR instr(',' || " + collections + " || ',', ',' || " + doc +
-         ".collection_id || ',') > 0)";
+         ".collection_id || ',') > 0)" +
+         " AND " + IdInList(doc + ".collection_id", first + 5);
+}
+
+std::string IdInList(const std::string& column, int param) {
+  std::string p = Param(param);
+  return "(" + p + " IS NULL OR instr(',' || " + p + " || ',', ',' || " + column + " || ',') > 0)";
+}
+
+Status BindIdList(Statement& st, int param, const std::optional<std::vector<int64_t>>& ids) {
+  if (!ids) return st.Bind(param, std::nullopt);
+  std::vector<std::string> text;
+  for (int64_t id : *ids) text.push_back(std::to_string(id));
+  return st.Bind(param, Joined(text));
 }
 
 Status BindFilter(Statement& st, int first, const ChunkFilter& f) {
@@ -40,7 +53,8 @@ Status BindFilter(Statement& st, int first, const ChunkFilter& f) {
   CLOISTER_RETURN_IF_ERROR(st.Bind(first + 1, f.from_contains));
   CLOISTER_RETURN_IF_ERROR(st.Bind(first + 2, f.after));
   CLOISTER_RETURN_IF_ERROR(st.Bind(first + 3, f.before));
-  return st.Bind(first + 4, Joined(ids));
+  CLOISTER_RETURN_IF_ERROR(st.Bind(first + 4, Joined(ids)));
+  return BindIdList(st, first + 5, f.readable_collections);
 }
 
 }  // namespace cloister::storage::internal

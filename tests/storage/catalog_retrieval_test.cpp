@@ -96,6 +96,69 @@ TEST_F(RetrievalTest, CollectionFilterKeepsOnlyThoseCollections) {
   EXPECT_EQ(CountOf({.collection_ids = {2}}), 0u);
 }
 
+// A reader's permission (readable_collections) is a condition of the search itself, and an
+// intersection with the collections a user chooses: choosing can narrow it, never widen it.
+class PermissionFilterTest : public RetrievalTest {
+ protected:
+  void SetUp() override {
+    RetrievalTest::SetUp();
+    ASSERT_OK_AND_ASSIGN(hr_, catalog_->EnsureCollection("hr", "/hr"));
+    DocumentTree tree{Doc("/hr/salaries.txt", "text", DocumentStatus::kReady, "{}"),
+                      {Chunk0("salary budget for the board")}, {}};
+    tree.document.collection_id = hr_;
+    ASSERT_OK_AND_ASSIGN(salaries_, catalog_->AddDocumentTree(tree));
+  }
+  int64_t hr_ = 0, salaries_ = 0;
+};
+
+TEST_F(PermissionFilterTest, ReadableCollectionsLimitSearchAndIntersectTheUsersChoice) {
+  EXPECT_EQ(CountOf({}), 6u);
+  EXPECT_EQ(CountOf({.readable_collections = std::vector<int64_t>{1}}), 5u);
+  EXPECT_EQ(CountOf({.readable_collections = std::vector<int64_t>{hr_}}), 1u);
+  EXPECT_EQ(CountOf({.readable_collections = std::vector<int64_t>{}}), 0u) << "no grant reads nothing";
+  // Choosing the hidden collection finds nothing; choosing none finds only the readable ones.
+  EXPECT_EQ(CountOf({.collection_ids = {hr_}, .readable_collections = std::vector<int64_t>{1}}), 0u);
+  EXPECT_EQ(CountOf({.collection_ids = {1, hr_}, .readable_collections = std::vector<int64_t>{1}}), 5u);
+  // k places are not used up by hidden chunks: the one readable chunk is found with k 1.
+  auto one = catalog_->SearchLexical("salary budget", 1, {.readable_collections = std::vector<int64_t>{1}});
+  ASSERT_OK(one);
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_NE(one->front().document_id, salaries_);
+}
+
+TEST_F(PermissionFilterTest, VisibleChunksLibraryAndStatsKeepToReadableCollections) {
+  ASSERT_OK_AND_ASSIGN(auto chunks, catalog_->GetChunks(salaries_));
+  ASSERT_EQ(chunks.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto refs, catalog_->VisibleChunks({chunks[0].id},
+                                                         {.readable_collections = std::vector<int64_t>{1}}));
+  EXPECT_TRUE(refs.empty());
+  ASSERT_OK_AND_ASSIGN(auto ids, catalog_->VisibleChunkIdsIn({hr_}));
+  EXPECT_EQ(ids, std::vector<int64_t>{chunks[0].id});
+  ASSERT_OK_AND_ASSIGN(auto none, catalog_->VisibleChunkIdsIn({}));
+  EXPECT_TRUE(none.empty());
+
+  ASSERT_OK_AND_ASSIGN(auto all, catalog_->ListLibrary(0, 10));
+  ASSERT_OK_AND_ASSIGN(auto mine, catalog_->ListLibrary(0, 10, std::vector<int64_t>{1}));
+  ASSERT_OK_AND_ASSIGN(auto theirs, catalog_->ListLibrary(0, 10, std::vector<int64_t>{hr_}));
+  ASSERT_OK_AND_ASSIGN(auto nothing, catalog_->ListLibrary(0, 10, std::vector<int64_t>{}));
+  EXPECT_EQ(all.total, 4);
+  EXPECT_EQ(mine.total, 3);
+  EXPECT_EQ(theirs.total, 1);
+  ASSERT_EQ(theirs.entries.size(), 1u);
+  EXPECT_EQ(theirs.entries[0].document.id, salaries_);
+  EXPECT_EQ(nothing.total, 0);
+  EXPECT_TRUE(nothing.entries.empty());
+
+  ASSERT_OK_AND_ASSIGN(CatalogStats everything, catalog_->Stats());
+  ASSERT_OK_AND_ASSIGN(CatalogStats hr, catalog_->StatsOf({hr_}));
+  EXPECT_EQ(everything.chunks, 7);
+  EXPECT_EQ(hr.chunks, 1);
+  EXPECT_EQ(hr.collections, 1);
+  EXPECT_EQ(hr.documents[DocumentStatus::kReady], 1);
+  EXPECT_EQ(hr.documents[DocumentStatus::kQueued], 0);
+  EXPECT_EQ(hr.jobs[JobState::kQueued], 0);
+}
+
 TEST_F(RetrievalTest, VisibleChunksKeepsTheGivenOrderAndSkipsInvisibleAndUnknownIds) {
   auto all = catalog_->SearchLexical("budget", 50);
   ASSERT_TRUE(all.ok());

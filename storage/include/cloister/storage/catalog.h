@@ -211,10 +211,13 @@ struct ChunkFilter {
   std::string from_contains;            // mail sender contains this, case-insensitive
   std::string after;                    // document date (mail date or created), ISO 8601, >=
   std::string before;                   // ... <
-  std::vector<int64_t> collection_ids;  // documents of these collections only
+  std::vector<int64_t> collection_ids;  // documents of these collections only (the user's choice)
+  // The caller's permission, applied on top of every field above (collection_ids included, so
+  // choosing collections can only narrow it): unset reads every collection, an empty list none.
+  std::optional<std::vector<int64_t>> readable_collections;
   bool empty() const {
     return types.empty() && from_contains.empty() && after.empty() && before.empty() &&
-           collection_ids.empty();
+           collection_ids.empty() && !readable_collections;
   }
 };
 
@@ -270,8 +273,11 @@ class Catalog {
   Result<std::vector<Document>> ListDocuments(int64_t offset, int64_t limit) const;
   // A page of the library: top-level documents that are not being written (status other than
   // kQueued), newest first, with their chunk and attachment counts and mail fields; `total`
-  // counts them all. kInvalidArgument for a negative offset or a limit below 1.
-  Result<DocumentListing> ListLibrary(int64_t offset, int64_t limit) const;
+  // counts them all. With `collections`, only the documents of those collections are listed and
+  // counted (empty: none). kInvalidArgument for a negative offset or a limit below 1.
+  Result<DocumentListing> ListLibrary(
+      int64_t offset, int64_t limit,
+      const std::optional<std::vector<int64_t>>& collections = std::nullopt) const;
   // Overwrites every field but id and created_at. Errors as AddDocument, plus kNotFound.
   Status UpdateDocument(const Document& document);
   // kNotFound when no document has that id.
@@ -455,6 +461,9 @@ class Catalog {
 
   // ---- Overview and search ----
   Result<CatalogStats> Stats() const;
+  // The same figures for the documents, chunks, embeddings and jobs of these collections only
+  // (`collections` counts them): what a reader limited to them may know.
+  Result<CatalogStats> StatsOf(const std::vector<int64_t>& collection_ids) const;
   // Up to `k` chunks matching any word of `user_query`, best first, from documents that are
   // kReady or kPartial only (one being ingested, or failed, is invisible). The text is only ever
   // searched for, never read as FTS5 syntax (see FtsMatchExpression); a query with no words is
@@ -483,6 +492,9 @@ class Catalog {
   // given order; unknown ids are skipped. For vector hits, whose index knows no documents.
   Result<std::vector<ChunkRef>> VisibleChunks(const std::vector<int64_t>& chunk_ids,
                                               const ChunkFilter& filter = {}) const;
+  // The chunks of visible (ready or partial) documents in these collections, ascending: the
+  // chunk ids a reader limited to them may find (vector search's filter). Empty for no ids.
+  Result<std::vector<int64_t>> VisibleChunkIdsIn(const std::vector<int64_t>& collection_ids) const;
   // The chunks of this job's documents still being ingested (status queued), by id: the
   // pipeline embeds them before FinalizeJobDocuments makes them visible.
   Result<std::vector<Chunk>> ChunksOfJob(int64_t job_id) const;
