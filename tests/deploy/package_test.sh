@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Installs the Cloister .deb, checks what it installed and that the program runs from it, then
+# purges it and checks that nothing is left behind.
+#
+#   package_test.sh [--chroot | --host] DEB [MODEL.gguf]
+#
+# --chroot (the default when debootstrap is installed): into a fresh Debian 12 root made with
+#   debootstrap from deb.debian.org, with apt resolving the package's declared dependencies, so
+#   a missing Depends fails here. The root's packages are cached as a tarball under
+#   ~/.cache/cloister (or $XDG_CACHE_HOME/cloister); the root itself is removed afterwards.
+# --host: dpkg -i on this machine (its build dependencies already hold the libraries). Refuses
+#   when Cloister, its user or /var/lib/cloister already exist, and removes them all at the end.
+# MODEL.gguf: a small chat model (../shared/models/stories260K.gguf) that `cloister models`
+#   must load, which proves that the CPU backend modules in /usr/lib/cloister load.
+# Needs root.
+set -euo pipefail
+
+mode=""
+if [[ "${1:-}" == --chroot || "${1:-}" == --host ]]; then mode=${1#--}; shift; fi
+deb=$(realpath "${1:?usage: package_test.sh [--chroot|--host] DEB [MODEL.gguf]}")
+model=${2:-}
+[[ -n "$model" ]] && model=$(realpath "$model")
+[[ $(id -u) -eq 0 ]] || { echo "package_test: needs root (dpkg, chroot)" >&2; exit 1; }
+if [[ -z "$mode" ]]; then
+  if command -v debootstrap >/dev/null; then mode=chroot; else mode=host; fi
+fi
+
+root=""         # the Debian root in chroot mode, empty on the host
+run=()          # runs a command in the system under test
+step() { echo "== $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cleanup() {
+  if [[ -n "$root" && -d "$root" ]]; then
+    mountpoint -q "$root/proc" && umount "$root/proc"
+    rm -rf --one-file-system "$root"
+  fi
+}
+trap cleanup EXIT
+
+make_root() {
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/cloister"
+  local tarball="$cache/debootstrap-bookworm-minbase.tgz"
+  local mirror="http://deb.debian.org/debian"
+  mkdir -p "$cache"
+  root=$(mktemp -d /var/tmp/cloister-package-test.XXXXXX)
+  chmod 0755 "$root"  # apt's unprivileged _apt user must reach its lists inside
+  if [[ ! -s "$tarball" ]]; then
+    step "debootstrap: fetching Debian 12 (minbase) from $mirror into $tarball"
+    local fetch; fetch=$(mktemp -d /var/tmp/cloister-debootstrap.XXXXXX)
+    debootstrap --variant=minbase --make-tarball="$tarball.tmp" bookworm "$fetch" "$mirror" >/dev/null
+    rm -rf --one-file-system "$fetch"
+    mv "$tarball.tmp" "$tarball"
+  fi
+  step "debootstrap: a fresh Debian 12 root in $root"
+  debootstrap --variant=minbase --unpack-tarball="$tarball" bookworm "$root" "$mirror" >/dev/null
+  mount -t proc proc "$root/proc"
+  # As in a container: package scripts must not start services (ours would not: no systemd).
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod +x "$root/usr/sbin/policy-rc.d"
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  run=(chroot "$root")
+}
+
+install_package() {
+  if [[ "$mode" == chroot ]]; then
+    cp "$deb" "$root/tmp/cloister.deb"
+    step "apt-get install ./cloister.deb (dependencies from the Debian mirror)"
+    "${run[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${run[@]}" apt-get install -y -qq --no-install-recommends \
+      /tmp/cloister.deb >/tmp/cloister-package-test-apt.log 2>&1 ||
+      { cat /tmp/cloister-package-test-apt.log; fail "apt-get could not install the package"; }
+  else
+    dpkg -s cloister >/dev/null 2>&1 && fail "cloister is already installed here; remove it first"
+    getent passwd cloister >/dev/null && fail "a user 'cloister' exists already; refusing to touch it"
+    [[ -e /var/lib/cloister ]] && fail "/var/lib/cloister exists already; refusing to touch it"
+    step "dpkg -i $deb"
+    dpkg -i "$deb" || fail "dpkg -i failed (missing dependencies? apt-get install $deb)"
+  fi
+}
+
+check_installed() {
+  step "installed files"
+  "${run[@]}" dpkg -L cloister | grep -E '^/usr/bin/|^/usr/lib/cloister/|^/etc/|systemd'
+  [[ "$("${run[@]}" dpkg -L cloister | grep -c '^/usr/bin/')" == 1 ]] || fail "more than cloister in /usr/bin"
+  "${run[@]}" dpkg-query -W -f='${Conffiles}\n' cloister | grep -q /etc/cloister/cloister.conf ||
+    fail "/etc/cloister/cloister.conf is not a conffile"
+  "${run[@]}" test -f /lib/systemd/system/cloister.service || fail "no systemd unit"
+  if "${run[@]}" ldd /usr/bin/cloister | grep 'not found'; then fail "unresolved libraries"; fi
+
+  if [[ "$mode" == host ]] && command -v systemd-analyze >/dev/null; then
+    step "systemd-analyze verify on the installed unit"
+    local verify
+    verify=$(systemd-analyze verify /lib/systemd/system/cloister.service 2>&1) ||
+      { echo "$verify"; fail "systemd-analyze verify"; }
+    [[ -z "$verify" ]] || { echo "$verify"; fail "systemd-analyze verify complained"; }
+  fi
+
+  step "the cloister user and its folders"
+  "${run[@]}" getent passwd cloister || fail "no cloister user"
+  "${run[@]}" stat -c '%U:%G %a %n' /var/lib/cloister /var/lib/cloister/inbox /var/lib/cloister/models
+  [[ "$("${run[@]}" stat -c %U /var/lib/cloister/inbox)" == cloister ]] || fail "inbox not owned by cloister"
+
+  step "cloister --version"
+  "${run[@]}" cloister --version || fail "cloister --version"
+  step "cloister status (as the cloister user, on the service's folders)"
+  "${run[@]}" runuser -u cloister -- cloister --data /var/lib/cloister --models /var/lib/cloister/models \
+    status || fail "cloister status"
+  if [[ -n "$model" ]]; then
+    step "cloister models: $(basename "$model") loads through the CPU backend in /usr/lib/cloister"
+    local target="${root}/var/lib/cloister/models/$(basename "$model")"
+    cp "$model" "$target" && chmod 0644 "$target"
+    local out
+    out=$("${run[@]}" runuser -u cloister -- env CLOISTER_LOG=debug cloister --data /var/lib/cloister \
+          --models /var/lib/cloister/models models 2>&1) || { echo "$out"; fail "cloister models"; }
+    grep -v ' debug ' <<<"$out"
+    grep -q ' loads$' <<<"$out" || fail "the model does not load from the installed package"
+    # ggml names the CPU variant it chose for this machine; it must come from the package.
+    grep -o 'loaded CPU backend from .*' <<<"$out" || fail "no CPU backend named in the log"
+    grep -q 'loaded CPU backend from /usr/lib/cloister/libggml-cpu-' <<<"$out" ||
+      fail "the CPU backend did not come from /usr/lib/cloister"
+    rm -f "$target"
+  fi
+}
+
+purge_and_check() {
+  local files; files=$("${run[@]}" dpkg-query -L cloister | grep -v '^/\.$')
+  step "purge"
+  if [[ "$mode" == chroot ]]; then
+    # (apt's "Can not write log (Is /dev/pts mounted?)" is harmless: no terminal in the root)
+    DEBIAN_FRONTEND=noninteractive "${run[@]}" apt-get purge -y -qq cloister >/dev/null
+  else
+    dpkg -P cloister
+  fi
+  "${run[@]}" dpkg -s cloister >/dev/null 2>&1 && fail "cloister still installed"
+  local left=()
+  while read -r f; do
+    # Shared directories (/usr/bin, /etc, ...) stay; the package's own files must go.
+    if "${run[@]}" test -e "$f" && ! "${run[@]}" test -d "$f"; then left+=("$f"); fi
+  done <<<"$files"
+  ((${#left[@]} == 0)) || fail "left after purge: ${left[*]}"
+  for d in /etc/cloister /usr/lib/cloister /usr/share/doc/cloister; do
+    "${run[@]}" test -e "$d" && fail "$d left after purge"
+  done
+  # The documents stay on purge (postrm says so); the administrator removes them and the user.
+  step "documents and user kept on purge, as documented; removing them as an administrator would"
+  "${run[@]}" rm -rf /var/lib/cloister
+  "${run[@]}" deluser --system --quiet cloister
+  "${run[@]}" getent passwd cloister >/dev/null && fail "cloister user left"
+  "${run[@]}" getent group cloister >/dev/null && fail "cloister group left"
+  if [[ "$mode" == host ]]; then
+    find /etc/systemd -name 'cloister*' | grep . && fail "systemd links left after purge"
+  fi
+  return 0
+}
+
+[[ "$mode" == chroot ]] && make_root
+install_package
+check_installed
+purge_and_check
+echo "PASS: $(basename "$deb") installs ($mode), runs, and purges cleanly"
