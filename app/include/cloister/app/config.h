@@ -76,6 +76,10 @@ struct Config {
   bool auth = false;
   bool insecure_no_auth = false;                // serve: allow a non-loopback bind without auth
   int session_idle_seconds = 12 * 3600;         // serve --auth: a session unused this long ends
+  int shutdown_grace_seconds = 120;             // serve: on SIGTERM, answers in progress get this long
+  uint64_t max_upload_bytes = 512ull << 20;     // serve: a larger uploaded file gets 413
+  uint64_t audit_rotate_bytes = 10ull << 20;    // serve: data/audit/audit.log rotates past this size
+  int audit_keep = 10;                          // serve: rotated audit files kept
   IngestConfig ingest;
   IndexConfig index;
   RetrievalConfig retrieval;
