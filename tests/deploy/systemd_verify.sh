@@ -6,7 +6,7 @@
 # No running systemd is needed. Exit 77 (skipped) without systemd-analyze.
 # Usage: systemd_verify.sh DEPLOY_DIR CLOISTER_BINARY
 set -euo pipefail
-deploy=$1 binary=$2
+deploy=$1 binary=$(realpath "$2")
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not installed"; exit 77; }
 [[ -x "$binary" ]] || { echo "no executable $binary" >&2; exit 1; }
 
@@ -33,7 +33,9 @@ fi
 # The unit's promises that systemd cannot check: stop waits longer than serve's grace, and the
 # service writes to the data folder only.
 unit="$deploy/cloister.service"
+# The grace: a --shutdown-grace flag in ExecStart, else serve's default (server.shutdown_grace).
 grace=$(sed -n 's/^ExecStart=.*--shutdown-grace \([0-9]*\).*/\1/p' "$unit")
+grace=${grace:-120}
 stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)$/\1/p' "$unit")
 if [[ -z "$grace" || -z "$stop" ]] || ((stop <= grace)); then
   echo "FAIL: TimeoutStopSec (${stop:-unset}) must exceed --shutdown-grace (${grace:-unset})" >&2
