@@ -74,7 +74,7 @@ accounts (docs/security.md; passwords are read from stdin, one line, never from 
   apikey revoke KEY_ID              refuse that key from now on
   apikey list                       keys by id, user and public prefix (never the key)
   collection add NAME --folder DIR  a collection and the folder its files come from
-  grant NAME COLLECTION             let user NAME read the collection (stored; enforced later)
+  grant NAME COLLECTION             let user NAME read (and upload into) the collection
   revoke NAME COLLECTION            take that back
 
 ingestion (ingest and serve):
@@ -124,7 +124,8 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kOk: return kExitOk;
     case StatusCode::kInvalidArgument:
     case StatusCode::kFailedPrecondition:
-    case StatusCode::kNotFound: return kExitUser;
+    case StatusCode::kNotFound:
+    case StatusCode::kPermissionDenied: return kExitUser;
     default: return kExitInternal;
   }
 }
@@ -299,7 +300,7 @@ cloister::Result<std::unique_ptr<app::KnowledgeBase>> OpenForAnswers(const Args&
 int RunStatus(const Args& args) {
   auto kb = app::KnowledgeBase::Open(args.config);
   if (!kb.ok()) return Fail(args, kb.status());
-  auto status = (*kb)->Status();
+  auto status = (*kb)->Status(app::Caller::Everything());
   if (!status.ok()) return Fail(args, status.status());
   const app::StatusReport& s = *status;
   if (args.json) {
@@ -330,7 +331,7 @@ int RunStatus(const Args& args) {
 int RunReembed(const Args& args) {
   auto kb = app::KnowledgeBase::Open(args.config);
   if (!kb.ok()) return Fail(args, kb.status());
-  auto before = (*kb)->Status();
+  auto before = (*kb)->Status(app::Caller::Everything());
   if (!before.ok()) return Fail(args, before.status());
   bool tty = ::isatty(2) == 1;
   auto start = std::chrono::steady_clock::now();
@@ -346,7 +347,7 @@ int RunReembed(const Args& args) {
   });
   if (tty) std::fprintf(stderr, "\n");
   if (!done.ok()) return Fail(args, done);
-  auto after = (*kb)->Status();
+  auto after = (*kb)->Status(app::Caller::Everything());
   if (!after.ok()) return Fail(args, after.status());
   if (args.json) {
     std::cout << web::StatusJson(*after) << "\n";
@@ -535,7 +536,7 @@ int RunSearch(const Args& args) {
   options.vector_weight = defaults.vector_weight;
   options.lexical_weight = defaults.lexical_weight;
   options.k = args.k;
-  auto results = (*kb)->Search(query, options);
+  auto results = (*kb)->Search(app::Caller::Everything(), query, options);
   if (!results.ok()) return Fail(args, results.status());
   if (args.json) {
     std::cout << web::SearchJson(*results) << "\n";
@@ -566,7 +567,7 @@ int RunAsk(const Args& args) {
   options.filters = args.search.filters;
   // Streamed to a terminal as it is written; JSON and pipes get the finished answer.
   bool stream = !args.json && ::isatty(1) == 1;
-  auto answer = (*kb)->Ask(question, options, [&](std::string_view piece) {
+  auto answer = (*kb)->Ask(app::Caller::Everything(), question, options, [&](std::string_view piece) {
     if (stream) {
       std::cout << piece << std::flush;
     }

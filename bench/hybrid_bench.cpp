@@ -160,7 +160,7 @@ cloister::app::SearchOptions ModeOptions(SearchMode mode) {
 }
 
 int SearchCount(cloister::app::KnowledgeBase& kb, const std::string& q, SearchMode mode) {
-  auto found = kb.Search(q, ModeOptions(mode));
+  auto found = kb.Search(cloister::app::Caller::Everything(), q, ModeOptions(mode));
   if (!found.ok()) Die("search failed for \"" + q + "\": " + found.status().ToString());
   return static_cast<int>(found->results.size());
 }
@@ -178,7 +178,7 @@ std::unique_ptr<cloister::app::KnowledgeBase> OpenMeasured(const cloister::app::
   start = Clock::now();
   SearchCount(**kb, query, SearchMode::kVector);
   double first_s = Seconds(start);
-  auto status = (*kb)->Status();
+  auto status = (*kb)->Status(cloister::app::Caller::Everything());
   if (!status.ok()) Die(status.status().ToString());
   std::printf(
       "open: KnowledgeBase::Open %.3f s; first search (vector) %.2f s (model opened, index %s: "

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   auto report = (*kb)->Ingest({work / "corpus"}, {});
   if (!report.ok()) return 2;
   double ingest_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  auto status = (*kb)->Status();
+  auto status = (*kb)->Status(cloister::app::Caller::Everything());
   bool semantic = status.ok() && status->embedding_model.has_value();
   std::printf("set %s: %zu documents, %lld chunks, ingested in %.1f s (%s)\n", set.string().c_str(),
               file_to_id.size(), static_cast<long long>(report->chunks), ingest_s,
@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
       o.mode = mode;
       o.merge_neighbours = false;
       auto t0 = std::chrono::steady_clock::now();
-      auto r = (*kb)->Search(q.text, o);
+      auto r = (*kb)->Search(cloister::app::Caller::Everything(), q.text, o);
       m.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::vector<std::string> ranked;
       std::set<std::string> seen;

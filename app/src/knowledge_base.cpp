@@ -17,6 +17,7 @@
 #include "cloister/storage/catalog.h"
 #include "answer_text.h"
 #include "catalog_readers.h"
+#include "collections.h"
 #include "pipeline.h"
 #include "retriever.h"
 #include "watcher.h"
@@ -123,11 +124,14 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
 
   const Config& config() const override { return config_; }
 
-  Result<StatusReport> Status() override {
+  Result<StatusReport> Status(const Caller& caller) override {
     StatusReport r;
     r.version = std::string(Version());
     r.data_dir = config_.data_dir;
-    CLOISTER_RETURN_IF_ERROR(FillCatalogFigures(&r));
+    CLOISTER_ASSIGN_OR_RETURN(Readable readable, ReadableBy(caller));
+    std::map<std::string, int64_t> vectors;  // by model, of what the caller may read
+    CLOISTER_RETURN_IF_ERROR(FillCatalogFigures(readable, &r, &vectors));
+    auto vectors_of = [&](const std::string& model) { return vectors.count(model) ? vectors.at(model) : 0; };
     std::vector<ModelEntry> models = ListModels(config_.models_dir, /*try_load=*/false);
     r.embedding_model = FirstOfKind(models, "embedding");
     r.chat_model = FirstOfKind(models, "chat");
@@ -156,8 +160,12 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
       re.from = *active;
       re.to = target_id;
       re.total = r.chunks;
-      CLOISTER_ASSIGN_OR_RETURN(int64_t missing, catalog_.CountChunksMissingEmbedding(re.to));
-      re.done = r.chunks - missing;
+      if (readable) {
+        re.done = vectors_of(re.to);
+      } else {
+        CLOISTER_ASSIGN_OR_RETURN(int64_t missing, catalog_.CountChunksMissingEmbedding(re.to));
+        re.done = r.chunks - missing;
+      }
       re.old_vectors_serve = std::any_of(models.begin(), models.end(), [&](const auto& m) {
         return m.kind == "embedding" && m.path.filename() == re.from.substr(0, re.from.find('#'));
       });
@@ -168,11 +176,14 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     if (retriever_ && retriever_->semantic()) {
       r.index_kind = retriever_->index_kind();
       r.index_size = retriever_->index_size();
+      // A limited caller learns how many of the vectors are its own, never the index's size.
+      if (readable) r.index_size = active ? vectors_of(*active) : 0;
     } else if (auto on_disk = active ? index::VectorIndex::Load(config_.index_path(*active))
                                      : Result<std::unique_ptr<index::VectorIndex>>(NotFound("no index"));
                on_disk.ok()) {
       r.index_kind = (*on_disk)->kind();
       r.index_size = (*on_disk)->size();
+      if (readable) r.index_size = vectors_of(*active);
     } else {
       r.index_kind = "none";
     }
@@ -218,10 +229,10 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return report;
   }
 
-  Result<SearchResults> Search(const std::string& query, int k) override {
+  Result<SearchResults> Search(const Caller& caller, const std::string& query, int k) override {
     SearchOptions options = SearchDefaults(config_);
     options.k = k;
-    return Search(query, options);
+    return Search(caller, query, options);
   }
 
   Result<TextEmbeddings> Embed(const std::vector<std::string>& texts, bool as_query) override {
@@ -232,16 +243,18 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return retriever_->EmbedTexts(texts, as_query);
   }
 
-  Result<SearchResults> Search(const std::string& query, const SearchOptions& options) override {
+  Result<SearchResults> Search(const Caller& caller, const std::string& query,
+                               const SearchOptions& options) override {
     {
       std::lock_guard lock(mu_);
       CLOISTER_RETURN_IF_ERROR(EnsureRetrieverLocked());
     }
     CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
-    return retriever_->Search(*reader, query, options);
+    CLOISTER_ASSIGN_OR_RETURN(Readable readable, ReadableBy(*reader, caller));
+    return retriever_->Search(*reader, query, options, readable);
   }
 
-  Result<Answer> Ask(const std::string& question, const AskOptions& options,
+  Result<Answer> Ask(const Caller& caller, const std::string& question, const AskOptions& options,
                      const AnswerCallback& on_token) override {
     auto started = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
@@ -259,7 +272,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     SearchOptions search = SearchDefaults(config_);
     search.k = options.k;
     search.filters = options.filters;
-    CLOISTER_ASSIGN_OR_RETURN(SearchResults found, Search(answer.search_query, search));
+    CLOISTER_ASSIGN_OR_RETURN(SearchResults found, Search(caller, answer.search_query, search));
     answer.search_mode = found.mode;
 
     CLOISTER_ASSIGN_OR_RETURN(std::vector<std::string> words, storage::FoldedWords(question));
@@ -346,14 +359,17 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return answer;
   }
 
-  Result<DocumentList> ListDocuments(int64_t offset, int64_t limit) override {
+  Result<DocumentList> ListDocuments(const Caller& caller, int64_t offset, int64_t limit) override {
     if (limit < 1 || limit > 1000) return InvalidArgument("limit must be from 1 to 1000, got " + std::to_string(limit));
     CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
-    CLOISTER_ASSIGN_OR_RETURN(storage::DocumentListing listing, reader->ListLibrary(offset, limit));
+    CLOISTER_ASSIGN_OR_RETURN(Readable readable, ReadableBy(*reader, caller));
+    CLOISTER_ASSIGN_OR_RETURN(storage::DocumentListing listing, reader->ListLibrary(offset, limit, readable));
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Collection> collections, reader->ListCollections());
     DocumentList out;
     out.total = listing.total;
     for (auto& e : listing.entries) {
       DocumentInfo d = ToInfo(e.document);
+      d.collection = NameOf(collections, e.document.collection_id);
       d.chunks = e.chunks;
       d.attachments = e.attachments;
       d.from = e.from;
@@ -364,10 +380,12 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return out;
   }
 
-  Result<DocumentInfo> GetDocument(int64_t id) override {
+  Result<DocumentInfo> GetDocument(const Caller& caller, int64_t id) override {
     CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
-    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, reader->GetDocument(id));
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, ReadableDocument(*reader, caller, id));
     DocumentInfo d = ToInfo(doc);
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Collection> collections, reader->ListCollections());
+    d.collection = NameOf(collections, doc.collection_id);
     CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, reader->GetChunks(id));
     d.chunks = static_cast<int64_t>(chunks.size());
     if (!chunks.empty()) {
@@ -381,18 +399,18 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return d;
   }
 
-  Result<std::vector<PassageInfo>> DocumentPassages(int64_t id) override {
+  Result<std::vector<PassageInfo>> DocumentPassages(const Caller& caller, int64_t id) override {
     CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
-    CLOISTER_RETURN_IF_ERROR(reader->GetDocument(id).status());
+    CLOISTER_RETURN_IF_ERROR(ReadableDocument(*reader, caller, id).status());
     CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Chunk> chunks, reader->GetChunks(id));
     std::vector<PassageInfo> out;
     for (auto& c : chunks) out.push_back({c.id, c.ordinal, c.page_start, std::move(c.text)});
     return out;
   }
 
-  Result<fs::path> OriginalFile(int64_t id) override {
+  Result<fs::path> OriginalFile(const Caller& caller, int64_t id) override {
     CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
-    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, reader->GetDocument(id));
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, ReadableDocument(*reader, caller, id));
     // Attachments have a parent; a mailbox's messages are named "<file>#<n>" within it.
     if (doc.parent_id || (!doc.name.empty() && doc.name != fs::path(doc.path).filename().string())) {
       return InvalidArgument("document " + std::to_string(id) + " is inside " + doc.path +
@@ -403,15 +421,19 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return fs::path(doc.path);
   }
 
-  Result<JobInfo> GetJob(int64_t id) override {
+  Result<JobInfo> GetJob(const Caller& caller, int64_t id) override {
     CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
     CLOISTER_ASSIGN_OR_RETURN(storage::Job job, reader->GetJob(id));
+    CLOISTER_ASSIGN_OR_RETURN(Readable readable, ReadableBy(*reader, caller));
+    if (!Reads(readable, job.collection_id)) return NotFound("job " + std::to_string(id) + " does not exist");
     return ToJobInfo(job);
   }
 
-  Result<JobInfo> AddUpload(const fs::path& staged, const std::string& original_name) override {
+  Result<JobInfo> AddUpload(const Caller& caller, const fs::path& staged, const std::string& original_name,
+                            const std::string& collection) override {
     std::string name = SafeFileName(original_name);
     if (name.empty()) return InvalidArgument("the file name '" + original_name + "' has nothing usable in it");
+    CLOISTER_ASSIGN_OR_RETURN(int64_t collection_id, WritableCollection(caller, collection));
     // A folder per upload keeps the user's own file name (the document's name in the library).
     static std::atomic<uint64_t> counter{0};
     auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -422,10 +444,10 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     std::error_code ec;
     fs::rename(staged, dir / name, ec);
     if (ec) return Internal("cannot keep the upload " + name + ": " + ec.message());
-    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, EnqueueAll({dir / name}));
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, EnqueueAll({dir / name}, collection_id));
     CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
     pipeline_->Notify();
-    return GetJob(ids.front());
+    return GetJob(caller, ids.front());
   }
 
   cloister::Status DeleteDocument(int64_t id) override {
@@ -516,11 +538,29 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
 
   cloister::Status StartBackground() override {
     CLOISTER_RETURN_IF_ERROR(EnsurePipeline());
-    watcher_ = std::make_unique<InboxWatcher>(
-        config_.inbox_dir, config_.catalog_path(), config_.ingest.settle_ms,
-        [this] { pipeline_->Notify(); },
-        [r = retriever_.get()](const std::vector<int64_t>& ids) { r->Forget(ids); });
-    CLOISTER_RETURN_IF_ERROR(watcher_->Start());
+    std::vector<fs::path> folders = {config_.inbox_dir};
+    {
+      std::lock_guard lock(mu_);
+      CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Collection> collections, catalog_.ListCollections());
+      for (const auto& c : collections) {
+        if (!c.folder.empty()) folders.emplace_back(c.folder);
+      }
+    }
+    for (size_t i = 0; i < folders.size(); ++i) {
+      auto watcher = std::make_unique<InboxWatcher>(
+          folders[i], config_.catalog_path(), config_.ingest.settle_ms, [this] { pipeline_->Notify(); },
+          [r = retriever_.get()](const std::vector<int64_t>& ids) { r->Forget(ids); });
+      cloister::Status started = watcher->Start();
+      if (i == 0) CLOISTER_RETURN_IF_ERROR(started);
+      if (!started.ok()) {
+        // One collection's unreachable folder (an unmounted share) must not keep the service
+        // and every other collection down; it is retried at the next start.
+        log::Warn("watch", "a collection's folder is not watched", {{"folder", folders[i].string()},
+                  {"error", started.message()}});
+        continue;
+      }
+      watchers_.push_back(std::move(watcher));
+    }
     stop_reembedding_ = false;
     reembedder_ = std::thread([this] {
       cloister::Status done = Reembed({});
@@ -534,18 +574,64 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   void StopBackground() override {
     stop_reembedding_ = true;
     if (reembedder_.joinable()) reembedder_.join();
-    if (watcher_) watcher_->Stop();
+    for (auto& watcher : watchers_) watcher->Stop();
     if (pipeline_) pipeline_->Stop();
-    watcher_.reset();
+    watchers_.clear();
     pipeline_.reset();
     std::lock_guard lock(mu_);
     if (retriever_) (void)retriever_->Save();
   }
 
  private:
-  cloister::Status FillCatalogFigures(StatusReport* r) {
+  // Every collection (nullopt) or those granted to the caller.
+  Result<Readable> ReadableBy(storage::Catalog& catalog, const Caller& caller) {
+    if (!caller.user_id) return Readable();
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, catalog.UserCollections(*caller.user_id));
+    return Readable(std::move(ids));
+  }
+  Result<Readable> ReadableBy(const Caller& caller) {
+    CLOISTER_ASSIGN_OR_RETURN(CatalogReaders::Lease reader, readers_.Acquire());
+    return ReadableBy(*reader, caller);
+  }
+  static bool Reads(const Readable& readable, int64_t collection_id) {
+    return !readable || std::find(readable->begin(), readable->end(), collection_id) != readable->end();
+  }
+
+  // The document, when the caller may read it; a hidden one is "missing" in the very words the
+  // catalog uses for a missing one, so the reply does not tell them apart.
+  Result<storage::Document> ReadableDocument(storage::Catalog& catalog, const Caller& caller, int64_t id) {
+    CLOISTER_ASSIGN_OR_RETURN(storage::Document doc, catalog.GetDocument(id));
+    CLOISTER_ASSIGN_OR_RETURN(Readable readable, ReadableBy(catalog, caller));
+    if (!Reads(readable, doc.collection_id)) return NotFound("document " + std::to_string(id) + " does not exist");
+    return doc;
+  }
+
+  // The collection an upload goes into ("" is the default one). A limited caller writes where
+  // it reads, and hears the same refusal for a collection that does not exist.
+  Result<int64_t> WritableCollection(const Caller& caller, const std::string& name) {
+    const std::string wanted = name.empty() ? std::string(storage::kDefaultCollection) : name;
     std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats, catalog_.Stats());
+    CLOISTER_RETURN_IF_ERROR(catalog_.EnsureCollection(storage::kDefaultCollection, "").status());
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Collection> all, catalog_.ListCollections());
+    auto it = std::find_if(all.begin(), all.end(), [&](const auto& c) { return c.name == wanted; });
+    CLOISTER_ASSIGN_OR_RETURN(Readable readable, ReadableBy(catalog_, caller));
+    if (readable && (it == all.end() || !Reads(readable, it->id))) {
+      return PermissionDenied("you may not add documents to the collection '" + wanted +
+                              "'; upload into one granted to you (field \"collection\"), or ask an "
+                              "administrator for `cloister grant`");
+    }
+    if (it == all.end()) {
+      return NotFound("no collection named '" + wanted + "'; add it with `cloister collection add`");
+    }
+    return it->id;
+  }
+
+  cloister::Status FillCatalogFigures(const Readable& readable, StatusReport* r,
+                                      std::map<std::string, int64_t>* vectors_by_model) {
+    std::lock_guard lock(mu_);
+    CLOISTER_ASSIGN_OR_RETURN(storage::CatalogStats stats,
+                              readable ? catalog_.StatsOf(*readable) : catalog_.Stats());
+    *vectors_by_model = stats.embeddings_by_model;
     for (const auto& [status, n] : stats.documents) {
       r->documents_by_status[std::string(storage::DocumentStatusName(status))] = n;
       r->documents += n;
@@ -554,6 +640,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     r->chunks = stats.chunks;
     r->embeddings = stats.embeddings;
     CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Job> failed, catalog_.ListJobs(storage::JobState::kFailed));
+    std::erase_if(failed, [&](const storage::Job& job) { return !Reads(readable, job.collection_id); });
     std::sort(failed.begin(), failed.end(), [](const auto& a, const auto& b) {
       return a.updated_at != b.updated_at ? a.updated_at > b.updated_at : a.id > b.id;
     });
@@ -561,6 +648,13 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
       r->recent_failures.push_back({failed[i].path, failed[i].error});
     }
     return cloister::Status::Ok();
+  }
+
+  static std::string NameOf(const std::vector<storage::Collection>& collections, int64_t id) {
+    for (const auto& c : collections) {
+      if (c.id == id) return c.name;
+    }
+    return "";
   }
 
   static DocumentInfo ToInfo(const storage::Document& doc) {
@@ -617,9 +711,13 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
     return out;
   }
 
-  Result<std::vector<int64_t>> EnqueueAll(const std::vector<fs::path>& files) {
+  // Queues each file into `collection`, or, without one, into the collection whose folder
+  // holds it (CollectionForPath).
+  Result<std::vector<int64_t>> EnqueueAll(const std::vector<fs::path>& files,
+                                          std::optional<int64_t> collection = std::nullopt) {
     std::lock_guard lock(mu_);
-    CLOISTER_ASSIGN_OR_RETURN(int64_t collection, catalog_.EnsureCollection(storage::kDefaultCollection, ""));
+    CLOISTER_ASSIGN_OR_RETURN(int64_t fallback, catalog_.EnsureCollection(storage::kDefaultCollection, ""));
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Collection> collections, catalog_.ListCollections());
     std::vector<int64_t> ids;
     for (const auto& f : files) {
       CLOISTER_ASSIGN_OR_RETURN(auto unfinished, catalog_.FindUnfinishedJob(f.string()));
@@ -627,7 +725,8 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
         ids.push_back(unfinished->id);
         continue;
       }
-      CLOISTER_ASSIGN_OR_RETURN(int64_t id, catalog_.EnqueueJob(f.string(), collection));
+      int64_t into = collection ? *collection : CollectionForPath(collections, f, fallback);
+      CLOISTER_ASSIGN_OR_RETURN(int64_t id, catalog_.EnqueueJob(f.string(), into));
       ids.push_back(id);
     }
     return ids;
@@ -699,7 +798,7 @@ class KnowledgeBaseImpl final : public KnowledgeBase {
   CatalogReaders readers_{config_.catalog_path(), std::max(4u, 2 * std::thread::hardware_concurrency())};
   std::unique_ptr<Retriever> retriever_;
   std::unique_ptr<Pipeline> pipeline_;
-  std::unique_ptr<InboxWatcher> watcher_;
+  std::vector<std::unique_ptr<InboxWatcher>> watchers_;  // the inbox, then collections' folders
   std::mutex chat_mu_;
   std::shared_ptr<ChatBackend> chat_;  // a remote server, or the local model once loaded
   bool chat_checked_ = false;

@@ -32,8 +32,13 @@ std::string IsoDate(int64_t unix_seconds) {
   return buf;
 }
 
-Result<storage::ChunkFilter> ToChunkFilter(storage::Catalog& catalog, const SearchFilters& f) {
+// The user's filters with the caller's permission on top: `readable` becomes the mandatory
+// readable_collections, and a collection the caller may not read is named "missing" exactly as
+// one that does not exist, so a filter cannot probe for collection names.
+Result<storage::ChunkFilter> ToChunkFilter(storage::Catalog& catalog, const SearchFilters& f,
+                                           const Readable& readable) {
   storage::ChunkFilter out;
+  out.readable_collections = readable;
   out.types = f.types;
   if (f.from) out.from_contains = *f.from;
   if (f.after) out.after = IsoDate(*f.after);
@@ -42,7 +47,10 @@ Result<storage::ChunkFilter> ToChunkFilter(storage::Catalog& catalog, const Sear
     CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::Collection> all, catalog.ListCollections());
     for (const auto& name : f.collections) {
       auto it = std::find_if(all.begin(), all.end(), [&](const auto& c) { return c.name == name; });
-      if (it == all.end()) return NotFound("no collection named '" + name + "'");
+      if (it == all.end() || (readable && std::find(readable->begin(), readable->end(), it->id) ==
+                                              readable->end())) {
+        return NotFound("no collection named '" + name + "'");
+      }
       out.collection_ids.push_back(it->id);
     }
   }
@@ -456,16 +464,17 @@ int64_t Retriever::index_size() const {
 }
 
 Result<std::vector<std::pair<int64_t, double>>> Retriever::VectorRanking(const Space& space,
-                                                                         const std::string& query, int n) {
+                                                                         const std::string& query, int n,
+                                                                         const index::IdFilter* allowed) {
   CLOISTER_ASSIGN_OR_RETURN(auto q, space.embedder->Embed({query}, embed::Role::kQuery));
-  CLOISTER_ASSIGN_OR_RETURN(std::vector<index::VectorHit> hits, space.GetIndex()->Search(q.front(), n));
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<index::VectorHit> hits, space.GetIndex()->Search(q.front(), n, allowed));
   std::vector<std::pair<int64_t, double>> out;
   for (const auto& h : hits) out.emplace_back(h.id, h.score);
   return out;
 }
 
 Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::string& query,
-                                        const SearchOptions& o) {
+                                        const SearchOptions& o, const Readable& readable) {
   if (o.k < 1) return InvalidArgument("k must be at least 1, got " + std::to_string(o.k));
   // One space for the whole query, even if a re-embedding switches models meanwhile.
   std::shared_ptr<Space> space = Serving();
@@ -478,17 +487,25 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
     }
     return FailedPrecondition("vector search needs an embedding model in " + config_.models_dir.string());
   }
-  CLOISTER_ASSIGN_OR_RETURN(storage::ChunkFilter filter, ToChunkFilter(catalog, o.filters));
+  CLOISTER_ASSIGN_OR_RETURN(storage::ChunkFilter filter, ToChunkFilter(catalog, o.filters, readable));
   const int pool = std::max(o.k * 4, 40);
+  // Only what the caller may read: BM25 has it in its SQL (filter.readable_collections), FAISS
+  // as an IDSelector over the readable chunks, so neither ranks a hidden chunk at all.
+  std::optional<index::IdFilter> allowed;
+  const bool semantic = mode != SearchMode::kLexical && !query.empty();
+  if (semantic && readable) {
+    CLOISTER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, catalog.VisibleChunkIdsIn(*readable));
+    allowed.emplace(std::move(ids));
+  }
+  const index::IdFilter* allowed_ptr = allowed ? &*allowed : nullptr;
 
   // Hybrid: the query's embedding and the FAISS search run on a thread of their own while BM25
   // runs on this one, so the query costs the slower of the two rather than their sum.
-  const bool semantic = mode != SearchMode::kLexical && !query.empty();
   const int vector_n = filter.empty() ? pool * 2 : pool * 8;  // filtered-out chunks are dropped later
   std::future<Result<std::vector<std::pair<int64_t, double>>>> vector_ranking;
   if (semantic && mode == SearchMode::kHybrid) {
-    vector_ranking = std::async(std::launch::async, [this, space, &query, vector_n] {
-      return VectorRanking(*space, query, vector_n);
+    vector_ranking = std::async(std::launch::async, [this, space, &query, vector_n, allowed_ptr] {
+      return VectorRanking(*space, query, vector_n, allowed_ptr);
     });
   }
 
@@ -509,7 +526,7 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
   if (semantic) {
     // Over-fetch: filtered-out and invisible chunks are dropped after the index answers.
     CLOISTER_ASSIGN_OR_RETURN(auto ranked, vector_ranking.valid() ? vector_ranking.get()
-                                                                  : VectorRanking(*space, query, vector_n));
+                                                                  : VectorRanking(*space, query, vector_n, allowed_ptr));
     std::vector<int64_t> ids;
     for (const auto& [id, score] : ranked) {
       ids.push_back(id);
@@ -539,7 +556,9 @@ Result<SearchResults> Retriever::Search(storage::Catalog& catalog, const std::st
 
   std::vector<int64_t> ids;
   for (const auto& [id, score] : ranking) ids.push_back(id);
-  CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::ChunkRef> refs, catalog.VisibleChunks(ids));
+  storage::ChunkFilter permission;
+  permission.readable_collections = readable;
+  CLOISTER_ASSIGN_OR_RETURN(std::vector<storage::ChunkRef> refs, catalog.VisibleChunks(ids, permission));
   std::map<int64_t, double> fused(ranking.begin(), ranking.end());
   SearchResults out;
   out.skipped_words = std::move(lexical_info.skipped_words);

@@ -39,6 +39,9 @@
 
 namespace cloister::app {
 
+// The collections a caller may read: every one (nullopt) or these ids (maybe none).
+using Readable = std::optional<std::vector<int64_t>>;
+
 // Where a change of embedding model stands (Retriever::Reembedding).
 struct ReembedState {
   std::string from;           // the model whose vectors answer queries meanwhile
@@ -74,8 +77,9 @@ class Retriever {
   // Vectors of `texts` from the configured model (KnowledgeBase::Embed).
   Result<TextEmbeddings> EmbedTexts(const std::vector<std::string>& texts, bool as_query) const;
 
+  // Only chunks of `readable` collections are ranked, lexically and by vector.
   Result<SearchResults> Search(storage::Catalog& catalog, const std::string& query,
-                               const SearchOptions& options);
+                               const SearchOptions& options, const Readable& readable);
 
   // Set while the configured model differs from the one whose vectors serve; `catalog` counts.
   std::optional<ReembedState> Reembedding(storage::Catalog& catalog) const;
@@ -127,7 +131,7 @@ class Retriever {
                                                                const Space& space);
   Status FinishReembedding(storage::Catalog& catalog, const std::shared_ptr<Space>& target);
   Result<std::vector<std::pair<int64_t, double>>> VectorRanking(const Space& space, const std::string& query,
-                                                                int n);
+                                                                int n, const index::IdFilter* allowed);
   void MergeNeighbours(storage::Catalog& catalog, const storage::ChunkRef& r,
                        const std::map<int64_t, double>& fused,
                        std::set<std::pair<int64_t, int>>* taken, SearchHit* hit);

@@ -11,6 +11,7 @@
 #include "cloister/core/files.h"
 #include "cloister/core/log.h"
 #include "cloister/ingest/hash.h"
+#include "collections.h"
 
 namespace cloister::app {
 namespace fs = std::filesystem;
@@ -62,8 +63,6 @@ Status InboxWatcher::Start() {
   inbox_ = fs::canonical(inbox_);
   CLOISTER_ASSIGN_OR_RETURN(storage::Catalog catalog, storage::Catalog::Open(catalog_path_));
   catalog_ = std::make_unique<storage::Catalog>(std::move(catalog));
-  CLOISTER_ASSIGN_OR_RETURN(collection_id_,
-                            catalog_->EnsureCollection(storage::kDefaultCollection, ""));
   fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (fd_ < 0) {
     return FailedPrecondition(std::string("cannot watch the inbox: ") + std::strerror(errno) +
@@ -72,7 +71,7 @@ Status InboxWatcher::Start() {
   AddWatches(inbox_);
   Scan(inbox_);
   thread_ = std::thread([this] { Loop(); });
-  log::Info("watch", "watching the inbox", {{"inbox", inbox_.string()}});
+  log::Info("watch", "watching a folder", {{"folder", inbox_.string()}});
   return Status::Ok();
 }
 
@@ -109,7 +108,13 @@ void InboxWatcher::AddWatches(const fs::path& dir) {
 void InboxWatcher::Enqueue(const fs::path& path) {
   auto unfinished = catalog_->FindUnfinishedJob(path.string());
   if (unfinished.ok() && unfinished->has_value()) return;
-  auto id = catalog_->EnqueueJob(path.string(), collection_id_);
+  // Read at every file: a collection added meanwhile files its folder's new files at once.
+  auto collection = CollectionForPath(*catalog_, path);
+  if (!collection.ok()) {
+    log::Warn("watch", "cannot queue a file", {{"path", path.string()}, {"error", collection.status().message()}});
+    return;
+  }
+  auto id = catalog_->EnqueueJob(path.string(), *collection);
   if (!id.ok()) {
     log::Warn("watch", "cannot queue a file", {{"path", path.string()}, {"error", id.status().message()}});
     return;
@@ -130,9 +135,11 @@ void InboxWatcher::Scan(const fs::path& dir) {
     if (!it->is_regular_file(ec)) continue;
     auto docs = catalog_->DocumentsAtPath(it->path().string());
     auto hash = ingest::HashFile(it->path());
+    auto collection = CollectionForPath(*catalog_, it->path());
     bool known = false;
-    if (docs.ok() && hash.ok()) {
-      for (const auto& d : *docs) known |= d.content_hash == *hash;
+    if (docs.ok() && hash.ok() && collection.ok()) {
+      // In another collection (its folder became a collection's since): ingested again there.
+      for (const auto& d : *docs) known |= d.content_hash == *hash && d.collection_id == *collection;
     }
     if (!known) Enqueue(it->path());
   }

@@ -1,4 +1,6 @@
-// Watches the inbox folder tree with inotify and keeps the catalog in step with it:
+// Watches a folder tree (the inbox, or a collection's folder) with inotify and keeps the catalog
+// in step with it. Each file is queued into the collection CollectionForPath gives it: the
+// collection whose folder holds it, else the default one.
 // - a new or changed file is queued once it has stopped changing for `settle_ms` (size and
 //   modification time stable), so a partial copy is never ingested;
 // - a deleted file, or one moved out of the inbox, has its documents removed;
@@ -56,7 +58,6 @@ class InboxWatcher {
   std::function<void()> on_enqueue_;
   std::function<void(const std::vector<int64_t>&)> forget_;
   std::unique_ptr<storage::Catalog> catalog_;
-  int64_t collection_id_ = 0;
   int fd_ = -1;
   std::map<int, std::filesystem::path> watches_;  // watch descriptor -> folder
   std::map<std::filesystem::path, std::unique_ptr<Pending>> pending_;

@@ -8,6 +8,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kInvalidArgument: return "invalid_argument";
     case StatusCode::kFailedPrecondition: return "failed_precondition";
     case StatusCode::kNotFound: return "not_found";
+    case StatusCode::kPermissionDenied: return "permission_denied";
     case StatusCode::kUnavailable: return "unavailable";
     case StatusCode::kDataLoss: return "data_loss";
     case StatusCode::kInternal: return "internal";

@@ -37,7 +37,7 @@ class AnswerTest : public testing::Test {
     ASSERT_EQ(r->ingested.size(), 1u);
   }
   Answer AskOk(const std::string& question, AskOptions options = {}, const AnswerCallback& cb = {}) {
-    auto a = kb_->Ask(question, options, cb);
+    auto a = kb_->Ask(cloister::app::Caller::Everything(), question, options, cb);
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     return a.ok() ? *a : Answer{};
   }
@@ -97,7 +97,7 @@ TEST_F(AnswerTest, WithoutEvidenceTheAnswerSaysSoAndNoModelRuns) {
   config_.data_dir = dir_ / "empty";
   Open();
   EXPECT_FALSE(AskOk("After how many crossings does a loop become hot?").evidence);
-  EXPECT_EQ(kb_->Ask("  ", {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(kb_->Ask(cloister::app::Caller::Everything(), "  ", {}).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(AnswerTest, WithAChatModelTheAnswerIsGeneratedStreamedAndItsMarkersResolve) {

@@ -42,7 +42,7 @@ class BackupTest : public testing::Test {
   // Each result as (text, path, page, score): what a user sees.
   static std::vector<std::tuple<std::string, std::string, std::optional<int>, double>> Seen(KnowledgeBase& kb,
                                                                                             const std::string& q) {
-    auto r = kb.Search(q, SearchOptions{.k = 10, .mode = SearchMode::kHybrid});
+    auto r = kb.Search(cloister::app::Caller::Everything(), q, SearchOptions{.k = 10, .mode = SearchMode::kHybrid});
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     std::vector<std::tuple<std::string, std::string, std::optional<int>, double>> out;
     if (r.ok()) {
@@ -61,7 +61,7 @@ TEST_F(BackupTest, ABackupTakenDuringIngestionRestoresToTheSameSearchResults) {
   ASSERT_TRUE(kb->Ingest({dir_ / "docs"}, {}).ok());
   // An upload: its file lives in the data folder and must come back with it.
   Write(dir_ / "staged", "Badges. Visitors collect a badge at reception.");
-  auto job = kb->AddUpload(dir_ / "staged", "badges.txt");
+  auto job = kb->AddUpload(cloister::app::Caller::Everything(), dir_ / "staged", "badges.txt");
   ASSERT_TRUE(job.ok()) << job.status().ToString();
   // Queued: the backup holds it as a job, and the restored folder ingests it from its own copy.
 
@@ -93,12 +93,12 @@ TEST_F(BackupTest, ABackupTakenDuringIngestionRestoresToTheSameSearchResults) {
   EXPECT_EQ(Seen(*kb2, "refund policy"), before_refund);
   EXPECT_EQ(Seen(*kb2, "badge reception"), before_badge);
   // The uploaded file is found in the new data folder.
-  auto docs = kb2->ListDocuments(0, 100);
+  auto docs = kb2->ListDocuments(cloister::app::Caller::Everything(), 0, 100);
   ASSERT_TRUE(docs.ok());
   bool found = false;
   for (const auto& d : docs->documents) {
     if (d.name != "badges.txt") continue;
-    auto file = kb2->OriginalFile(d.id);
+    auto file = kb2->OriginalFile(cloister::app::Caller::Everything(), d.id);
     ASSERT_TRUE(file.ok()) << file.status().ToString();
     EXPECT_EQ(file->parent_path().parent_path(), other.uploads_dir());
     found = true;
@@ -122,7 +122,7 @@ TEST_F(BackupTest, RestoringOverDataNeedsReplaceAndMovesTheCurrentDataAside) {
   ASSERT_NE(kb, nullptr);
   EXPECT_EQ(Seen(*kb, "refund policy"), before);
   EXPECT_TRUE(Seen(*kb, "fire drill gate").size() <= before.size());
-  auto docs = kb->ListDocuments(0, 100);
+  auto docs = kb->ListDocuments(cloister::app::Caller::Everything(), 0, 100);
   ASSERT_TRUE(docs.ok());
   EXPECT_EQ(docs->total, 2);
   // The replaced data is kept, not deleted.

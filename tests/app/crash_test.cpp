@@ -112,7 +112,7 @@ class CrashTest : public testing::Test {
     EXPECT_TRUE(kb.ok()) << kb.status().ToString();
     Outcome o;
     if (!kb.ok()) return o;
-    auto status = (*kb)->Status();
+    auto status = (*kb)->Status(cloister::app::Caller::Everything());
     EXPECT_TRUE(status.ok());
     o.documents = status->documents;
     o.chunks = status->chunks;
@@ -120,7 +120,7 @@ class CrashTest : public testing::Test {
     o.index_size = status->index_size;
     for (int i : {0, 7, 29}) {
       // Lexical: the tiny model's vectors are random, so only BM25 has a right answer to give.
-      auto r = (*kb)->Search("the code word " + CodeWord(i), SearchOptions{.k = 3, .mode = SearchMode::kLexical});
+      auto r = (*kb)->Search(cloister::app::Caller::Everything(), "the code word " + CodeWord(i), SearchOptions{.k = 3, .mode = SearchMode::kLexical});
       EXPECT_TRUE(r.ok()) << r.status().ToString();
       o.answers.push_back(r.ok() && !r->results.empty() ? r->results.front().text : "");
       EXPECT_NE(o.answers.back().find(CodeWord(i)), std::string::npos) << o.answers.back();

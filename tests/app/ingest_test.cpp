@@ -41,7 +41,7 @@ class IngestTest : public testing::Test {
     return r.ok() ? *r : IngestReport{};
   }
   std::vector<SearchHit> Find(const std::string& q) {
-    auto r = kb_->Search(q, 10);
+    auto r = kb_->Search(cloister::app::Caller::Everything(), q, 10);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->results : std::vector<SearchHit>{};
   }
@@ -88,7 +88,7 @@ TEST_F(IngestTest, UnreadableFilesFailWithAReasonAndDoNotStopTheOthers) {
     if (fs::path(f.path).filename() == "broken.pdf") EXPECT_EQ(f.error.rfind("corrupt", 0), 0u) << f.error;
   }
   EXPECT_EQ(Find("lighthouses").size(), 1u);
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->documents_by_status["failed"], 2);
   EXPECT_EQ(status->recent_failures.size(), 2u);
@@ -108,7 +108,7 @@ TEST_F(IngestTest, IdenticalContentIngestedTwiceIsOneDocument) {
   // One of the two holds the document ("unchanged"), the other points at it.
   EXPECT_NE(again.ingested[0].note, again.ingested[1].note);
   EXPECT_EQ(Find("aurora").size(), 1u);
-  EXPECT_EQ(kb_->Status()->documents, 1);
+  EXPECT_EQ(kb_->Status(cloister::app::Caller::Everything())->documents, 1);
 }
 
 TEST_F(IngestTest, AModifiedFileReplacesItsOldChunks) {
@@ -120,7 +120,7 @@ TEST_F(IngestTest, AModifiedFileReplacesItsOldChunks) {
   ASSERT_EQ(r.ingested.size(), 1u);
   EXPECT_TRUE(Find("zeppelins").empty());
   EXPECT_EQ(Find("submarines").size(), 1u);
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   EXPECT_EQ(status->documents, 1);
 }
 

@@ -20,7 +20,7 @@ TEST(KnowledgeBaseTest, OpensAnEmptyDataFolderAndReportsLexicalExtractiveMode) {
   auto kb = KnowledgeBase::Open(ConfigIn(dir));
   ASSERT_TRUE(kb.ok()) << kb.status().ToString();
   EXPECT_TRUE(std::filesystem::exists(dir / "data" / "cloister.db"));
-  auto s = (*kb)->Status();
+  auto s = (*kb)->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->documents, 0);
   EXPECT_EQ(s->chunks, 0);
@@ -38,7 +38,7 @@ TEST(KnowledgeBaseTest, ModelsInTheFolderSwitchTheModesAndAreNamed) {
   std::filesystem::copy_file(fixtures::TinyChatModel(), dir / "models" / "chat.gguf");
   auto kb = KnowledgeBase::Open(ConfigIn(dir));
   ASSERT_TRUE(kb.ok());
-  auto s = (*kb)->Status();
+  auto s = (*kb)->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->retrieval_mode, "hybrid");
   EXPECT_EQ(s->answer_mode, "generated");

@@ -57,7 +57,7 @@ class RetrievalTest : public testing::Test {
     o.k = k;
     o.mode = mode;
     o.filters = std::move(f);
-    auto r = kb_->Search(q, o);
+    auto r = kb_->Search(cloister::app::Caller::Everything(), q, o);
     EXPECT_TRUE(r.ok()) << q << ": " << r.status().ToString();
     return r.ok() ? *r : SearchResults{};
   }
@@ -79,7 +79,7 @@ TEST_F(RetrievalTest, WithoutAModelSearchIsLexicalAndRanksTheAnswerFirst) {
   EXPECT_EQ(r.mode, "lexical");
   ASSERT_FALSE(r.results.empty());
   EXPECT_EQ(fs::path(r.results[0].path).filename(), "refunds.txt");
-  auto vector = kb_->Search("refund", SearchOptions{.k = 5, .mode = SearchMode::kVector});
+  auto vector = kb_->Search(cloister::app::Caller::Everything(), "refund", SearchOptions{.k = 5, .mode = SearchMode::kVector});
   EXPECT_EQ(vector.status().code(), StatusCode::kFailedPrecondition);
 }
 
@@ -87,7 +87,7 @@ TEST_F(RetrievalTest, WithAModelSearchIsHybridAndVectorModeIsDeterministic) {
   WithEmbeddingModel();
   Open();
   IngestDocs();
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->retrieval_mode, "hybrid");
   EXPECT_EQ(status->embeddings, status->chunks);
@@ -122,7 +122,7 @@ TEST_F(RetrievalTest, ConcurrentSearchesGiveTheResultsEachGivesAlone) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
         size_t q = static_cast<size_t>(t + i) % queries.size();
-        auto r = kb_->Search(queries[q], SearchOptions{.k = 10, .mode = SearchMode::kHybrid});
+        auto r = kb_->Search(cloister::app::Caller::Everything(), queries[q], SearchOptions{.k = 10, .mode = SearchMode::kHybrid});
         if (!r.ok()) {
           ++errors;
         } else if (Ids(*r) != alone[q]) {
@@ -168,7 +168,7 @@ TEST_F(RetrievalTest, ADeletedDocumentLeavesEveryModeAtOnce) {
     for (const auto& h : Find("parking north lot", mode).results) EXPECT_NE(h.document_id, doc);
   }
   EXPECT_EQ(kb_->DeleteDocument(doc).code(), StatusCode::kNotFound);
-  EXPECT_EQ(kb_->Status()->index_size, kb_->Status()->chunks);
+  EXPECT_EQ(kb_->Status(cloister::app::Caller::Everything())->index_size, kb_->Status(cloister::app::Caller::Everything())->chunks);
 }
 
 TEST_F(RetrievalTest, ACorruptOrMissingIndexIsRebuiltFromTheStoredEmbeddingsWithIdenticalResults) {
@@ -176,12 +176,12 @@ TEST_F(RetrievalTest, ACorruptOrMissingIndexIsRebuiltFromTheStoredEmbeddingsWith
   Open();
   IngestDocs();
   std::vector<int64_t> expected = Ids(Find("canteen noon", SearchMode::kVector));
-  int64_t embeddings = kb_->Status()->embeddings;
+  int64_t embeddings = kb_->Status(cloister::app::Caller::Everything())->embeddings;
   kb_.reset();
   ASSERT_TRUE(WriteFileAtomic(config_.index_path("tiny-embed.gguf"), "not a faiss index").ok());
   Open();
   EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), expected);
-  EXPECT_EQ(kb_->Status()->embeddings, embeddings);  // rebuilt, not re-embedded
+  EXPECT_EQ(kb_->Status(cloister::app::Caller::Everything())->embeddings, embeddings);  // rebuilt, not re-embedded
   kb_.reset();
   fs::remove(config_.index_path("tiny-embed.gguf"));
   Open();
@@ -194,7 +194,7 @@ TEST_F(RetrievalTest, TheIndexBecomesApproximateWhenTheCollectionGrowsPastTheThr
   config_.index.exact_below = 3;  // four chunks: past it
   Open();
   IngestDocs();
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status.ok());
   EXPECT_NE(status->index_kind.find("IVF"), std::string::npos) << status->index_kind;
   EXPECT_EQ(status->index_size, status->chunks);
@@ -202,7 +202,7 @@ TEST_F(RetrievalTest, TheIndexBecomesApproximateWhenTheCollectionGrowsPastTheThr
   // Removing most of the collection compacts (or rebuilds) and search still answers.
   SearchResults all = Find("refund parking badge canteen", SearchMode::kLexical);
   for (size_t i = 0; i + 1 < all.results.size(); ++i) (void)kb_->DeleteDocument(all.results[i].document_id);
-  EXPECT_EQ(kb_->Status()->index_size, kb_->Status()->chunks);
+  EXPECT_EQ(kb_->Status(cloister::app::Caller::Everything())->index_size, kb_->Status(cloister::app::Caller::Everything())->chunks);
 }
 
 TEST_F(RetrievalTest, HostileQueriesReturnResultsOrNothingInEveryMode) {
@@ -216,7 +216,7 @@ TEST_F(RetrievalTest, HostileQueriesReturnResultsOrNothingInEveryMode) {
     for (SearchMode mode : {SearchMode::kLexical, SearchMode::kVector, SearchMode::kHybrid}) {
       SearchOptions o;
       o.mode = mode;
-      auto r = kb_->Search(q, o);
+      auto r = kb_->Search(cloister::app::Caller::Everything(), q, o);
       EXPECT_TRUE(r.ok()) << "query '" << q.substr(0, 20) << "': " << r.status().ToString();
     }
   }
@@ -234,7 +234,7 @@ TEST_F(RetrievalTest, FiltersRestrictEveryMode) {
     for (const auto& h : ann.results) EXPECT_EQ(fs::path(h.path).filename(), "note.eml");
     EXPECT_TRUE(Find("canteen", mode, 10, {.from = "nobody"}).results.empty());
   }
-  auto unknown = kb_->Search("x", SearchOptions{.filters = {.collections = {"no-such"}}});
+  auto unknown = kb_->Search(cloister::app::Caller::Everything(), "x", SearchOptions{.filters = {.collections = {"no-such"}}});
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
 }
 
@@ -250,7 +250,7 @@ TEST_F(RetrievalTest, ChangingTheEmbeddingModelReembedsWhileTheOldVectorsServe) 
   // Sorts before tiny-embed.gguf, so it is the model in use now.
   fs::copy_file(fixtures::OtherTinyEmbeddingModel(), config_.models_dir / "a-other-embed.gguf");
   Open();
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status.ok());
   ASSERT_TRUE(status->reembedding.has_value());
   EXPECT_EQ(status->reembedding->from, "tiny-embed.gguf");
@@ -266,7 +266,7 @@ TEST_F(RetrievalTest, ChangingTheEmbeddingModelReembedsWhileTheOldVectorsServe) 
   auto late = kb_->Ingest({dir_ / "more"}, {});
   ASSERT_TRUE(late.ok());
   ASSERT_EQ(late->ingested.size(), 1u);
-  status = kb_->Status();
+  status = kb_->Status(cloister::app::Caller::Everything());
   EXPECT_EQ(status->reembedding->done, late->chunks);
   EXPECT_EQ(Find("register gate", SearchMode::kVector).results.size(), static_cast<size_t>(status->chunks));
 
@@ -279,7 +279,7 @@ TEST_F(RetrievalTest, ChangingTheEmbeddingModelReembedsWhileTheOldVectorsServe) 
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
   EXPECT_EQ(seen.back(), status->chunks);
 
-  status = kb_->Status();
+  status = kb_->Status(cloister::app::Caller::Everything());
   EXPECT_FALSE(status->reembedding.has_value());
   EXPECT_EQ(status->embeddings, status->chunks);  // the old model's vectors are gone
   EXPECT_EQ(status->index_size, status->chunks);
@@ -289,7 +289,7 @@ TEST_F(RetrievalTest, ChangingTheEmbeddingModelReembedsWhileTheOldVectorsServe) 
   EXPECT_EQ(after.size(), static_cast<size_t>(status->chunks));
   kb_.reset();
   Open();  // the switch is durable: no re-embedding, the same answers
-  EXPECT_FALSE(kb_->Status()->reembedding.has_value());
+  EXPECT_FALSE(kb_->Status(cloister::app::Caller::Everything())->reembedding.has_value());
   EXPECT_EQ(Ids(Find("canteen noon", SearchMode::kVector)), after);
   EXPECT_TRUE(kb_->Reembed({}).ok());  // nothing to do
 }
@@ -301,14 +301,14 @@ TEST_F(RetrievalTest, ANewDocumentPrefixReembedsTheCollectionWithIt) {
   kb_.reset();
   config_.retrieval.document_prefix = "passage: ";
   Open();
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status->reembedding.has_value());
   EXPECT_EQ(status->reembedding->from, "tiny-embed.gguf");
   EXPECT_EQ(status->reembedding->to.rfind("tiny-embed.gguf#document-prefix-", 0), 0u) << status->reembedding->to;
   EXPECT_TRUE(status->reembedding->old_vectors_serve);
   EXPECT_EQ(Find("canteen noon", SearchMode::kVector).mode, "vector");
   ASSERT_TRUE(kb_->Reembed({}).ok());
-  status = kb_->Status();
+  status = kb_->Status(cloister::app::Caller::Everything());
   EXPECT_FALSE(status->reembedding.has_value());
   EXPECT_EQ(status->embeddings, status->chunks);
 }
@@ -322,8 +322,8 @@ TEST_F(RetrievalTest, FusionWeightsComeFromTheConfiguration) {
     config_.retrieval.lexical_weight = lexical_weight;
     config_.retrieval.rrf_k = 10;
     Open();
-    if (kb_->Status()->chunks == 0) IngestDocs();
-    auto fused = kb_->Search(q, 10);
+    if (kb_->Status(cloister::app::Caller::Everything())->chunks == 0) IngestDocs();
+    auto fused = kb_->Search(cloister::app::Caller::Everything(), q, 10);
     ASSERT_TRUE(fused.ok());
     EXPECT_EQ(fused->mode, "hybrid");
     SearchResults alone = Find(q, like);
@@ -345,26 +345,26 @@ TEST_F(RetrievalTest, WithThePreviousModelGoneSearchIsLexicalUntilTheBackgroundR
   config_.inbox_dir = dir_ / "inbox";
   fs::create_directories(config_.inbox_dir);
   Open();
-  auto status = kb_->Status();
+  auto status = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status->reembedding.has_value());
   EXPECT_FALSE(status->reembedding->old_vectors_serve);
   EXPECT_EQ(status->retrieval_mode, "lexical");
   SearchResults r = Find("refund policy", SearchMode::kAuto);
   EXPECT_EQ(r.mode, "lexical");
   EXPECT_FALSE(r.results.empty());
-  auto vector = kb_->Search("refund", SearchOptions{.mode = SearchMode::kVector});
+  auto vector = kb_->Search(cloister::app::Caller::Everything(), "refund", SearchOptions{.mode = SearchMode::kVector});
   EXPECT_EQ(vector.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(vector.status().message().find("re-embedding"), std::string::npos) << vector.status().message();
 
   ASSERT_TRUE(kb_->StartBackground().ok());
-  for (int i = 0; i < 600 && kb_->Status()->reembedding.has_value(); ++i) {
+  for (int i = 0; i < 600 && kb_->Status(cloister::app::Caller::Everything())->reembedding.has_value(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ASSERT_FALSE(kb_->Status()->reembedding.has_value()) << "re-embedding did not finish in 30 s";
+  ASSERT_FALSE(kb_->Status(cloister::app::Caller::Everything())->reembedding.has_value()) << "re-embedding did not finish in 30 s";
   r = Find("refund policy", SearchMode::kAuto);
   EXPECT_EQ(r.mode, "hybrid");
   EXPECT_EQ(fs::path(r.results.at(0).path).filename(), "refunds.txt");
-  EXPECT_EQ(kb_->Status()->index_size, kb_->Status()->chunks);
+  EXPECT_EQ(kb_->Status(cloister::app::Caller::Everything())->index_size, kb_->Status(cloister::app::Caller::Everything())->chunks);
   kb_->StopBackground();
 }
 

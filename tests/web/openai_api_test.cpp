@@ -153,7 +153,7 @@ class OpenAiApiTest : public testing::Test {
 
   // The sources /api/v1/ask gives for the same question, as text.
   std::string AskSources(const std::string& question, const app::AskOptions& options = {}) {
-    auto answer = kb_->Ask(question, options);
+    auto answer = kb_->Ask(cloister::app::Caller::Everything(), question, options);
     EXPECT_TRUE(answer.ok()) << answer.status().ToString();
     if (!answer.ok()) return "";
     std::ostringstream out;
@@ -237,7 +237,7 @@ TEST_F(OpenAiApiTest, ChatCompletionWithoutAChatModelIsTheExtractiveAnswerWithIt
   EXPECT_EQ(choice->getValue<std::string>("finish_reason"), "stop");
   auto message = choice->getObject("message");
   EXPECT_EQ(message->getValue<std::string>("role"), "assistant");
-  auto direct = kb_->Ask(kQuestion, {});
+  auto direct = kb_->Ask(cloister::app::Caller::Everything(), kQuestion, {});
   ASSERT_TRUE(direct.ok());
   EXPECT_EQ(message->getValue<std::string>("content"), direct->text);
   EXPECT_NE(direct->text.find("2 crossings"), std::string::npos) << direct->text;
@@ -256,7 +256,7 @@ TEST_F(OpenAiApiTest, ContentAsTextPartsIsJoinedAndAnsweredAsTheSameQuestion) {
                         R"({"type": "text", "text": "After how many crossings"},)"
                         R"({"type": "text", "text": "does a loop become hot?"}]}]})");
   ASSERT_EQ(parts.status, 200) << parts.body;
-  auto direct = kb_->Ask("After how many crossings\ndoes a loop become hot?", {});
+  auto direct = kb_->Ask(cloister::app::Caller::Everything(), "After how many crossings\ndoes a loop become hot?", {});
   ASSERT_TRUE(direct.ok());
   EXPECT_EQ(
       parts.json->getArray("choices")->getObject(0)->getObject("message")->getValue<std::string>(

@@ -150,13 +150,13 @@ TEST(RemoteChatTest, AskAnswersThroughTheServer) {
   auto kb = app::KnowledgeBase::Open(config, Open({.context_tokens = 2048}));
   ASSERT_TRUE(kb.ok()) << kb.status().ToString();
   ASSERT_TRUE((*kb)->Ingest({fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf"}, {}).ok());
-  auto status = (*kb)->Status();
+  auto status = (*kb)->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->answer_mode, "generated");
   ASSERT_TRUE(status->chat_model.has_value());
   EXPECT_EQ(status->chat_model->architecture, "remote");
   int pieces = 0;
-  auto answer = (*kb)->Ask("After how many crossings does a loop become hot?", {.k = 2},
+  auto answer = (*kb)->Ask(cloister::app::Caller::Everything(), "After how many crossings does a loop become hot?", {.k = 2},
                            [&](std::string_view) { ++pieces; return true; });
   ASSERT_TRUE(answer.ok()) << answer.status().ToString();
   EXPECT_EQ(answer->mode, "generated");

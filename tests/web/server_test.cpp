@@ -152,7 +152,7 @@ TEST_F(ServerTest, StatusMatchesTheCliRendering) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.json->getValue<int>("documents"), 0);
   EXPECT_EQ(r.json->getValue<std::string>("retrieval_mode"), "lexical");
-  auto report = kb_->Status();
+  auto report = kb_->Status(cloister::app::Caller::Everything());
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(r.body, StatusJson(*report));
 }
@@ -191,7 +191,7 @@ TEST_F(ServerTest, SearchByQueryStringAndByJsonGivesTheCliAnswer) {
   app::SearchOptions o = app::SearchDefaults(kb_->config());
   o.k = 3;
   o.filters.types = {"pdf"};
-  auto direct = kb_->Search("loop becomes hot crossings", o);
+  auto direct = kb_->Search(cloister::app::Caller::Everything(), "loop becomes hot crossings", o);
   ASSERT_TRUE(direct.ok());
   EXPECT_EQ(post.body, SearchJson(*direct));
   EXPECT_EQ(get.body, post.body);
@@ -221,7 +221,7 @@ TEST_F(ServerTest, AskAnswersWithSourcesAsTheCliDoes) {
   EXPECT_EQ(r.json->getValue<std::string>("mode"), "extractive");
   EXPECT_NE(r.json->getValue<std::string>("answer").find("2 crossings"), std::string::npos) << r.body;
   EXPECT_EQ(r.json->getArray("sources")->getObject(0)->getValue<int>("page"), 2);
-  auto direct = kb_->Ask("After how many crossings does a loop become hot?", {});
+  auto direct = kb_->Ask(cloister::app::Caller::Everything(), "After how many crossings does a loop become hot?", {});
   ASSERT_TRUE(direct.ok());
   EXPECT_EQ(r.json->getValue<std::string>("answer"), direct->text);
   EXPECT_EQ(Call("POST", "/api/v1/ask", R"({"question": "  "})").status, 400);

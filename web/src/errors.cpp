@@ -8,6 +8,7 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kInvalidArgument: return 400;
     case StatusCode::kFailedPrecondition: return 422;
     case StatusCode::kNotFound: return 404;
+    case StatusCode::kPermissionDenied: return 403;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kDataLoss: return 500;
     case StatusCode::kInternal: return 500;

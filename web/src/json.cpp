@@ -297,6 +297,7 @@ Poco::JSON::Object::Ptr DocumentObjectOf(const app::DocumentInfo& d) {
   o->set("name", d.name);
   o->set("title", d.title);
   o->set("type", d.type);
+  o->set("collection", d.collection);
   o->set("status", d.status);
   o->set("error", d.error);
   o->set("pages", static_cast<Poco::Int64>(d.pages));

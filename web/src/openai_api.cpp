@@ -150,8 +150,8 @@ std::vector<Object::Ptr> ModelObjects(const app::StatusReport& s) {
   return models;
 }
 
-Reply ListModels(app::KnowledgeBase& kb) {
-  auto status = kb.Status();
+Reply ListModels(app::KnowledgeBase& kb, const app::Caller& caller) {
+  auto status = kb.Status(caller);
   if (!status.ok()) return ErrorReply(status.status());
   Array::Ptr data = new Array;
   for (const auto& m : ModelObjects(*status)) data->add(m);
@@ -161,8 +161,8 @@ Reply ListModels(app::KnowledgeBase& kb) {
   return {200, Stringify(o)};
 }
 
-Reply GetModel(app::KnowledgeBase& kb, const std::string& id) {
-  auto status = kb.Status();
+Reply GetModel(app::KnowledgeBase& kb, const app::Caller& caller, const std::string& id) {
+  auto status = kb.Status(caller);
   if (!status.ok()) return ErrorReply(status.status());
   for (const auto& m : ModelObjects(*status)) {
     if (m->getValue<std::string>("id") == id) return {200, Stringify(m)};
@@ -176,15 +176,15 @@ Reply MethodNotAllowed(const std::string& method, const std::string& path) {
   return ErrorReply({405, method + " is not allowed on " + path, "", "method_not_allowed"});
 }
 
-Reply Route(app::KnowledgeBase& kb, const ServerOptions& options,
+Reply Route(app::KnowledgeBase& kb, const app::Caller& caller, const ServerOptions& options,
             Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
             const std::string& path, bool* streamed) {
   const std::string& method = request.getMethod();
   bool read = method == "GET" || method == "HEAD";
   const std::string kModels = "/v1/models/";
-  if (path == "/v1/models") return read ? ListModels(kb) : MethodNotAllowed(method, path);
+  if (path == "/v1/models") return read ? ListModels(kb, caller) : MethodNotAllowed(method, path);
   if (path.rfind(kModels, 0) == 0 && path.size() > kModels.size()) {
-    return read ? GetModel(kb, path.substr(kModels.size())) : MethodNotAllowed(method, path);
+    return read ? GetModel(kb, caller, path.substr(kModels.size())) : MethodNotAllowed(method, path);
   }
   bool chat = path == "/v1/chat/completions";
   if (!chat && path != "/v1/embeddings") {
@@ -200,7 +200,7 @@ Reply Route(app::KnowledgeBase& kb, const ServerOptions& options,
     if (too_large) return ErrorReply({413, body.status().message(), "", "request_too_large"});
     return ErrorReply(body.status());
   }
-  return chat ? ChatCompletions(kb, *body, response, streamed) : Embeddings(kb, *body);
+  return chat ? ChatCompletions(kb, caller, *body, response, streamed) : Embeddings(kb, *body);
 }
 
 }  // namespace
@@ -208,11 +208,11 @@ Reply Route(app::KnowledgeBase& kb, const ServerOptions& options,
 
 bool IsOpenAiPath(const std::string& path) { return path == "/v1" || path.rfind("/v1/", 0) == 0; }
 
-Reply RouteOpenAi(app::KnowledgeBase& kb, const ServerOptions& options,
+Reply RouteOpenAi(app::KnowledgeBase& kb, const app::Caller& caller, const ServerOptions& options,
                   Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                   const std::string& path, bool* streamed) {
   try {
-    return openai::Route(kb, options, request, response, path, streamed);
+    return openai::Route(kb, caller, options, request, response, path, streamed);
   } catch (const std::exception& e) {
     if (*streamed) return {};
     return openai::ErrorReply(Internal(std::string("unexpected error: ") + e.what()));

@@ -9,7 +9,8 @@
 //   POST /v1/embeddings                vectors from the embedding model, float or base64
 //
 // Errors take OpenAI's shape, {"error": {"message", "type", "param", "code"}}, which its clients
-// parse. The Authorization header is accepted and ignored until authentication exists.
+// parse. With authentication on, the server has checked the caller first; `caller` limits what
+// chat completions may read (the caller's collections).
 #pragma once
 
 #include <Poco/Net/HTTPServerRequest.h>
@@ -31,7 +32,7 @@ bool IsOpenAiPath(const std::string& path);
 
 // Answers one request under /v1/: the reply to send, or none with *streamed set when it wrote
 // the response itself (an event stream). Never throws.
-Reply RouteOpenAi(app::KnowledgeBase& kb, const ServerOptions& options,
+Reply RouteOpenAi(app::KnowledgeBase& kb, const app::Caller& caller, const ServerOptions& options,
                   Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                   const std::string& path, bool* streamed);
 

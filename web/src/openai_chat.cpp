@@ -247,10 +247,10 @@ std::string FinalChunks(const Completion& c, const app::Answer& a, bool include_
 // A role chunk, then the answer's pieces as content deltas as they come (an extractive answer
 // comes in one piece), then FinalChunks. Nothing is sent before the first piece, so a refusal
 // is still a plain JSON error; a client that goes away cancels the answer.
-Reply ChatStreaming(app::KnowledgeBase& kb, const ChatCall& call, const Completion& c,
+Reply ChatStreaming(app::KnowledgeBase& kb, const app::Caller& caller, const ChatCall& call, const Completion& c,
                     Poco::Net::HTTPServerResponse& response, bool* streamed) {
   EventStream events(response);
-  auto answer = kb.Ask(call.question, call.options, [&](std::string_view piece) {
+  auto answer = kb.Ask(caller, call.question, call.options, [&](std::string_view piece) {
     if (!events.opened() && !events.Write(RoleChunk(c))) return false;
     return piece.empty() || events.Write(ContentChunk(c, piece));
   });
@@ -267,16 +267,16 @@ Reply ChatStreaming(app::KnowledgeBase& kb, const ChatCall& call, const Completi
 
 }  // namespace
 
-Reply ChatCompletions(app::KnowledgeBase& kb, const Object::Ptr& body,
+Reply ChatCompletions(app::KnowledgeBase& kb, const app::Caller& caller, const Object::Ptr& body,
                       Poco::Net::HTTPServerResponse& response, bool* streamed) {
   Fields f(body);
   ChatCall call = ParseChat(f);
   if (!f.ok()) return f.Error();
-  auto status = kb.Status();
+  auto status = kb.Status(caller);
   if (!status.ok()) return ErrorReply(status.status());
   Completion c = NewCompletion(ChatModelId(*status));
-  if (call.stream) return ChatStreaming(kb, call, c, response, streamed);
-  auto answer = kb.Ask(call.question, call.options);
+  if (call.stream) return ChatStreaming(kb, caller, call, c, response, streamed);
+  auto answer = kb.Ask(caller, call.question, call.options);
   if (!answer.ok()) return ErrorReply(answer.status());
   return {200, CompletionJson(c, *answer)};
 }

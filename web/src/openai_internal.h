@@ -65,9 +65,10 @@ class Fields {
 };
 
 // POST /v1/chat/completions: a reply, or none with *streamed set when it streamed the answer.
-Reply ChatCompletions(app::KnowledgeBase& kb, const Poco::JSON::Object::Ptr& body,
+Reply ChatCompletions(app::KnowledgeBase& kb, const app::Caller& caller,
+                      const Poco::JSON::Object::Ptr& body,
                       Poco::Net::HTTPServerResponse& response, bool* streamed);
-// POST /v1/embeddings.
+// POST /v1/embeddings: embeds the texts given, never reads stored chunks (so needs no caller).
 Reply Embeddings(app::KnowledgeBase& kb, const Poco::JSON::Object::Ptr& body);
 // The id /v1/models gives a chat model: its file name, or a remote server's name for its model;
 // kExtractiveModelId without one.

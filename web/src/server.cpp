@@ -418,6 +418,12 @@ struct Call {
   bool* streamed;  // set by a handler that wrote the response itself
   int64_t id = 0;  // the route's {id}
   std::optional<app::Principal> principal;  // with auth on: who is calling
+  // What the caller may read: a user (role user) their granted collections; an administrator,
+  // or anyone with auth off (loopback development), everything.
+  app::Caller caller() const {
+    if (principal && !principal->admin()) return app::Caller::User(principal->user_id);
+    return app::Caller::Everything();
+  }
 };
 
 // Who may call a route when authentication is on (with it off, everyone may call everything).
@@ -584,26 +590,26 @@ class Handler final : public HTTPRequestHandler {
     return {200, Stringify(o)};
   }
 
-  Reply GetStatus(Call&) {
-    auto status = kb_.Status();
+  Reply GetStatus(Call& c) {
+    auto status = kb_.Status(c.caller());
     return status.ok() ? Reply{200, StatusJson(*status)} : ErrorReply(status.status());
   }
 
-  Reply SearchByQuery(Call& c) { return Search(Params::FromQuery(c.uri)); }
+  Reply SearchByQuery(Call& c) { return Search(c, Params::FromQuery(c.uri)); }
 
   Reply SearchByBody(Call& c) {
     Reply refusal;
     auto body = Body(c.request, &refusal);
     if (!body.ok()) return refusal;
     if (Status kinds = CheckSearchKinds(**body); !kinds.ok()) return ErrorReply(kinds);
-    return Search(Params::FromJson(*body));
+    return Search(c, Params::FromJson(*body));
   }
 
-  Reply Search(const Params& params) {
+  Reply Search(const Call& c, const Params& params) {
     std::string query = params.String("q").value_or(params.String("query").value_or(""));
     auto options = ParseSearch(kb_, params);
     if (!options.ok()) return ErrorReply(options.status());
-    auto results = kb_.Search(query, *options);
+    auto results = kb_.Search(c.caller(), query, *options);
     return results.ok() ? Reply{200, SearchJson(*results)} : ErrorReply(results.status());
   }
 
@@ -616,8 +622,8 @@ class Handler final : public HTTPRequestHandler {
     if (!options.ok()) return ErrorReply(options.status());
     bool stream = (*body)->optValue<bool>("stream", false) ||
                   c.request.get("Accept", "").find("text/event-stream") != std::string::npos;
-    if (stream) return AskStreaming(c.response, question, *options, c.streamed);
-    auto answer = kb_.Ask(question, *options);
+    if (stream) return AskStreaming(c, question, *options);
+    auto answer = kb_.Ask(c.caller(), question, *options);
     return answer.ok() ? Reply{200, AnswerJson(*answer)} : ErrorReply(answer.status());
   }
 
@@ -627,12 +633,12 @@ class Handler final : public HTTPRequestHandler {
     auto limit = params.Integer("limit", 1, 1000);
     if (!offset.ok()) return ErrorReply(offset.status());
     if (!limit.ok()) return ErrorReply(limit.status());
-    auto list = kb_.ListDocuments(offset->value_or(0), limit->value_or(50));
+    auto list = kb_.ListDocuments(c.caller(), offset->value_or(0), limit->value_or(50));
     return list.ok() ? Reply{200, DocumentListJson(*list)} : ErrorReply(list.status());
   }
 
   Reply GetDocument(Call& c) {
-    auto doc = kb_.GetDocument(c.id);
+    auto doc = kb_.GetDocument(c.caller(), c.id);
     return doc.ok() ? Reply{200, DocumentJson(*doc)} : ErrorReply(doc.status());
   }
 
@@ -645,12 +651,12 @@ class Handler final : public HTTPRequestHandler {
   }
 
   Reply Chunks(Call& c) {
-    auto passages = kb_.DocumentPassages(c.id);
+    auto passages = kb_.DocumentPassages(c.caller(), c.id);
     return passages.ok() ? Reply{200, PassagesJson(*passages)} : ErrorReply(passages.status());
   }
 
   Reply Original(Call& c) {
-    auto file = kb_.OriginalFile(c.id);
+    auto file = kb_.OriginalFile(c.caller(), c.id);
     if (!file.ok()) return ErrorReply(file.status());
     SendFile(c.request, c.response, *file);
     *c.streamed = true;
@@ -658,12 +664,12 @@ class Handler final : public HTTPRequestHandler {
   }
 
   Reply GetJob(Call& c) {
-    auto job = kb_.GetJob(c.id);
+    auto job = kb_.GetJob(c.caller(), c.id);
     return job.ok() ? Reply{200, JobJson(*job)} : ErrorReply(job.status());
   }
 
   Reply OpenAi(Call& c) {
-    return RouteOpenAi(kb_, options_, c.request, c.response, c.path, c.streamed);
+    return RouteOpenAi(kb_, c.caller(), options_, c.request, c.response, c.path, c.streamed);
   }
 
   Reply Ui(Call& c) { return SendAsset(c, *internal::FindUiAsset("/")); }
@@ -704,8 +710,8 @@ class Handler final : public HTTPRequestHandler {
     }
     if (request.getExpectContinue()) c.response.sendContinue();
     UploadParts parts(kb_.config().uploads_dir() / ".staging", options_.max_upload_bytes);
+    Poco::Net::HTMLForm form;
     try {
-      Poco::Net::HTMLForm form;
       form.setFieldLimit(0);
       form.load(request, request.stream(), parts);
     } catch (const Poco::Exception& e) {
@@ -720,9 +726,12 @@ class Handler final : public HTTPRequestHandler {
     SkipEpilogue(request.stream());
     if (!parts.failed().empty()) return ErrorReply(Internal(parts.failed()));
     if (parts.files().empty()) return ErrorReply(InvalidArgument("the upload has no part named \"file\" with a file name"));
+    // The collection field (optional; the default collection without it). Checked by AddUpload:
+    // 403 for one the caller may not write into.
+    std::string collection = ToValidUtf8(form.get("collection", ""));
     std::vector<app::JobInfo> jobs;
     for (auto& f : parts.files()) {
-      auto job = kb_.AddUpload(f.staged, f.name);
+      auto job = kb_.AddUpload(c.caller(), f.staged, f.name, collection);
       if (!job.ok()) return ErrorReply(job.status());
       jobs.push_back(*job);
     }
@@ -762,10 +771,10 @@ class Handler final : public HTTPRequestHandler {
   // answer ("done"). Nothing is sent until the first token, so a refusal (busy: 503 with
   // Retry-After, or a bad request) is still a plain JSON error. A client that goes away cancels
   // the answer, which frees its generation slot.
-  Reply AskStreaming(HTTPServerResponse& response, const std::string& question, const app::AskOptions& options,
-                     bool* streamed) {
-    EventStream events(response);
-    auto answer = kb_.Ask(question, options, [&](std::string_view piece) {
+  Reply AskStreaming(Call& c, const std::string& question, const app::AskOptions& options) {
+    bool* streamed = c.streamed;
+    EventStream events(c.response);
+    auto answer = kb_.Ask(c.caller(), question, options, [&](std::string_view piece) {
       return events.Write(SseEvent("token", TokenJson(piece)));
     });
     *streamed = events.opened();

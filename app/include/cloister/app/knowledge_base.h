@@ -2,10 +2,17 @@
 //
 //   auto kb = app::KnowledgeBase::Open(config);     // opens (and migrates) the catalog
 //   if (!kb.ok()) return kb.status();
-//   app::StatusReport status = (*kb)->Status();
+//   app::StatusReport status = (*kb)->Status(app::Caller::Everything());
+//   auto found = (*kb)->Search(app::Caller::User(user_id), "refund policy", 10);
 //
 // It owns the catalog and knows the models found in the models folder. Thread safety: every
 // method may be called from several threads at once.
+//
+// Permissions: every method that can reveal a document takes the Caller first, with no default.
+// A caller limited to some collections (a user with role "user") never sees, counts or is ranked
+// against documents of others: the limit is part of the retrieval itself (BM25's SQL condition,
+// FAISS's IDSelector), not a filter over results. A document the caller may not read is
+// kNotFound exactly as a missing one is, so its existence is not revealed.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +43,20 @@ struct ModelEntry {
   uint32_t context_length = 0;
   std::optional<bool> loads;  // set when a load was tried
   std::string error;          // why it could not be read or loaded
+};
+
+// Who is asking, and so which collections a call may read. The web layer makes one from the
+// authenticated principal; the CLI, serve without authentication and administrators read
+// everything. A user's grants are read from the catalog at every call, so a revoke takes effect
+// at once.
+struct Caller {
+  std::optional<int64_t> user_id;  // set: only the collections granted to this user
+  static Caller Everything() { return {}; }
+  static Caller User(int64_t id) {
+    Caller c;
+    c.user_id = id;
+    return c;
+  }
 };
 
 struct StatusReport {
@@ -201,6 +222,7 @@ struct DocumentInfo {
   std::string name;                  // the file name shown (an attachment's own name)
   std::string title;
   std::string type;
+  std::string collection;            // the name of the collection it belongs to
   std::string status;                // "ready", "partial", "failed", "queued"
   std::string error;
   int64_t pages = 0;
@@ -293,19 +315,25 @@ class KnowledgeBase {
   virtual ~KnowledgeBase() = default;
 
   virtual const Config& config() const = 0;
-  virtual Result<StatusReport> Status() = 0;
+  // For a limited caller every figure (documents, chunks, embeddings, jobs, failures, index
+  // size, re-embedding progress) counts only the collections it may read.
+  virtual Result<StatusReport> Status(const Caller& caller) = 0;
 
   // Ingests files and folders (recursively; Maildir message files are mail) and waits until
-  // each is ingested or failed. A file failing is an outcome, not an error: the result is an
+  // each is ingested or failed. A file under a collection's folder belongs to that collection
+  // (the deepest such folder wins), any other to the default collection. A file failing is an outcome, not an error: the result is an
   // error only when the catalog cannot be used, or kNotFound when a given path does not exist.
   // `progress` is called a few times a second from this thread.
   virtual Result<IngestReport> Ingest(const std::vector<std::filesystem::path>& paths,
                                       const std::function<void(const IngestProgress&)>& progress) = 0;
 
   // The k passages that best match `query`, best first. The query is text, never syntax: any
-  // string is accepted (an empty one finds nothing). kInvalidArgument when k < 1.
-  virtual Result<SearchResults> Search(const std::string& query, int k) = 0;
-  virtual Result<SearchResults> Search(const std::string& query, const SearchOptions& options) = 0;
+  // string is accepted (an empty one finds nothing). Only documents of collections the caller
+  // may read take part. kInvalidArgument when k < 1; kNotFound when filters name a collection
+  // that does not exist or that the caller may not read (the same message for both).
+  virtual Result<SearchResults> Search(const Caller& caller, const std::string& query, int k) = 0;
+  virtual Result<SearchResults> Search(const Caller& caller, const std::string& query,
+                                       const SearchOptions& options) = 0;
 
   // Removes a document (and its attachments) from the catalog and from every search mode at
   // once. kNotFound for an unknown id; kInvalidArgument for an attachment (delete its message).
@@ -314,34 +342,42 @@ class KnowledgeBase {
   virtual cloister::Status DeleteDocument(int64_t document_id) = 0;
 
   // The library: top-level documents that finished ingesting (ready, partial or failed), newest
-  // first. kInvalidArgument for a negative offset or a limit outside 1..1000.
-  virtual Result<DocumentList> ListDocuments(int64_t offset, int64_t limit) = 0;
-  // kNotFound for an unknown id.
-  virtual Result<DocumentInfo> GetDocument(int64_t id) = 0;
-  virtual Result<std::vector<PassageInfo>> DocumentPassages(int64_t id) = 0;
+  // first, of the collections the caller may read (`total` counts those only).
+  // kInvalidArgument for a negative offset or a limit outside 1..1000.
+  virtual Result<DocumentList> ListDocuments(const Caller& caller, int64_t offset, int64_t limit) = 0;
+  // kNotFound for an unknown id or a document the caller may not read (the same message).
+  virtual Result<DocumentInfo> GetDocument(const Caller& caller, int64_t id) = 0;
+  virtual Result<std::vector<PassageInfo>> DocumentPassages(const Caller& caller, int64_t id) = 0;
   // The file a document was read from, for download. kNotFound when the document is unknown or
-  // its file is gone; kInvalidArgument for an attachment or a message inside a mailbox (they
-  // have no file of their own: download the message or mailbox).
-  virtual Result<std::filesystem::path> OriginalFile(int64_t id) = 0;
-  // kNotFound for an unknown job.
-  virtual Result<JobInfo> GetJob(int64_t id) = 0;
+  // its file is gone, or the caller may not read it; kInvalidArgument for an attachment or a
+  // message inside a mailbox (they have no file of their own: download the message or mailbox).
+  virtual Result<std::filesystem::path> OriginalFile(const Caller& caller, int64_t id) = 0;
+  // kNotFound for an unknown job, or one of a collection the caller may not read.
+  virtual Result<JobInfo> GetJob(const Caller& caller, int64_t id) = 0;
 
   // Vectors of `texts` from the configured embedding model (the OpenAI-compatible
   // /v1/embeddings), each L2-normalised, with the model's name and the tokens read.
-  // `as_query` applies the model's query prefix, otherwise its document prefix.
+  // `as_query` applies the model's query prefix, otherwise its document prefix. Only the texts
+  // given are read, never stored chunks, so it needs no Caller.
   // kFailedPrecondition without an embedding model; kInvalidArgument for no texts.
   virtual Result<TextEmbeddings> Embed(const std::vector<std::string>& texts, bool as_query) = 0;
   // Takes a file already written to `staged` (moved, not copied) under the name the user gave
-  // it: it is kept in Config::uploads_dir() and queued for ingestion (the background workers
-  // take it, or the next Ingest call). kInvalidArgument for a name with nothing usable in it.
-  virtual Result<JobInfo> AddUpload(const std::filesystem::path& staged, const std::string& original_name) = 0;
+  // it: it is kept in Config::uploads_dir() and queued for ingestion into `collection` (empty:
+  // the default collection) (the background workers take it, or the next Ingest call).
+  // kInvalidArgument for a name with nothing usable in it; kPermissionDenied when the caller may
+  // not write into the collection (a limited caller writes where it may read), or, for a limited
+  // caller, when no such collection exists (the same message: names are not revealed);
+  // kNotFound for an unknown collection otherwise.
+  virtual Result<JobInfo> AddUpload(const Caller& caller, const std::filesystem::path& staged,
+                                    const std::string& original_name,
+                                    const std::string& collection = "") = 0;
 
   // Answers `question` from the documents: retrieval, then the chat model given the best
   // passages as numbered sources (streamed through `on_token`), or, without a chat model, the
-  // best-matching sentences quoted. Without relevant passages the answer says so and no model
-  // runs. kUnavailable when every generation slot and the queue are busy (retry later);
+  // best-matching sentences quoted; the passages come only from collections the caller may
+  // read. Without relevant passages the answer says so and no model runs. kUnavailable when every generation slot and the queue are busy (retry later);
   // kInvalidArgument for an empty question.
-  virtual Result<Answer> Ask(const std::string& question, const AskOptions& options,
+  virtual Result<Answer> Ask(const Caller& caller, const std::string& question, const AskOptions& options,
                              const AnswerCallback& on_token = {}) = 0;
 
   // After the embedding model changed: gives every chunk a vector from the new model, then
@@ -358,9 +394,11 @@ class KnowledgeBase {
   // kFailedPrecondition when `dest` is not empty or cannot be written.
   virtual Result<BackupReport> Backup(const std::filesystem::path& dest) = 0;
 
-  // serve: resumes interrupted jobs, starts the ingestion workers and the inbox watcher, and
+  // serve: resumes interrupted jobs, starts the ingestion workers and the watchers (the inbox,
+  // for the default collection, and each collection's folder, as they are at this call), and
   // re-embeds in the background when the embedding model changed.
-  // kFailedPrecondition when the inbox cannot be watched.
+  // kFailedPrecondition when the inbox cannot be watched (a collection's folder that cannot be
+  // is a warning in the log: the others are watched).
   virtual cloister::Status StartBackground() = 0;
   // Stops the watcher and the re-embedding (it resumes at the next start), lets running jobs
   // finish, stops the workers.

@@ -5,7 +5,8 @@
 //   Use(doc.value());
 //
 // Codes map to HTTP in exactly one place (web/): kInvalidArgument 400, kFailedPrecondition 422,
-// kNotFound 404, kUnavailable 503 with Retry-After, kDataLoss and kInternal 500.
+// kNotFound 404, kPermissionDenied 403, kUnavailable 503 with Retry-After, kDataLoss and
+// kInternal 500.
 // Messages say what is wrong, where, and how to fix it. Status is a cheap value type;
 // an ok Status carries no allocation.
 #pragma once
@@ -24,6 +25,7 @@ enum class StatusCode {
   kInvalidArgument,     // the input itself is malformed
   kFailedPrecondition,  // well-formed, not processable now (encrypted, wrong dimension, newer schema)
   kNotFound,
+  kPermissionDenied,    // the caller may not do this (write into a collection not granted to them)
   kUnavailable,         // busy or loading: retry later
   kDataLoss,            // stored data corrupt: rebuild
   kInternal,            // a bug or an unexpected third-party failure
@@ -60,6 +62,9 @@ inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+inline Status PermissionDenied(std::string m) {
+  return {StatusCode::kPermissionDenied, std::move(m)};
+}
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
