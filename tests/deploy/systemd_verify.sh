@@ -46,4 +46,14 @@ if [[ "$rw" != "ReadWritePaths=/var/lib/cloister" ]]; then
   echo "FAIL: the service may write to the data folder only, not: $rw" >&2
   exit 1
 fi
+# systemd's own exposure score (0 best, 10 worst) keeps the hardening from eroding unnoticed.
+if score=$(cd "$work" && systemd-analyze security --offline=true ./cloister.service 2>/dev/null |
+           sed -n 's/.*Overall exposure level for cloister.service: \([0-9.]*\).*/\1/p') &&
+   [[ -n "$score" ]]; then
+  echo "systemd-analyze security: exposure $score"
+  if awk -v s="$score" 'BEGIN { exit !(s > 2.0) }'; then
+    echo "FAIL: exposure $score is above 2.0; see systemd-analyze security --offline=true" >&2
+    exit 1
+  fi
+fi
 echo "PASS: cloister.service and drop-ins ($(ls "$work/cloister.service.d" | tr '\n' ' ')) verify"
