@@ -123,6 +123,19 @@ check_installed() {
   fi
 }
 
+reinstall_keeps_config() {
+  step "reinstall (as an upgrade would): the edited configuration and the data stay"
+  local pkg=$deb
+  [[ "$mode" == chroot ]] && pkg=/tmp/cloister.deb
+  "${run[@]}" sh -c 'echo "; edited by the administrator" >> /etc/cloister/cloister.conf'
+  "${run[@]}" touch /var/lib/cloister/inbox/kept.txt
+  DEBIAN_FRONTEND=noninteractive "${run[@]}" dpkg -i "$pkg" >/dev/null || fail "reinstall failed"
+  "${run[@]}" grep -q '^; edited by the administrator' /etc/cloister/cloister.conf ||
+    fail "the reinstall replaced the edited /etc/cloister/cloister.conf"
+  "${run[@]}" test -f /var/lib/cloister/inbox/kept.txt || fail "the reinstall lost a file in the inbox"
+  "${run[@]}" rm -f /var/lib/cloister/inbox/kept.txt
+}
+
 purge_and_check() {
   local files; files=$("${run[@]}" dpkg-query -L cloister | grep -v '^/\.$')
   step "purge"
@@ -157,5 +170,6 @@ purge_and_check() {
 [[ "$mode" == chroot ]] && make_root
 install_package
 check_installed
+reinstall_keeps_config
 purge_and_check
 echo "PASS: $(basename "$deb") installs ($mode), runs, and purges cleanly"
