@@ -301,7 +301,7 @@ Status ApplySetting(Config& config, std::string_view name, std::string_view valu
   if (!s) return NotFound(Unknown(name));
   std::string wanted = s->set(config, Trim(value));
   if (!wanted.empty()) {
-    return InvalidArgument(std::string(s->name) + " needs " + wanted + ", got '" + std::string(value) + "'");
+    return InvalidArgument(std::string(s->name) + " needs " + wanted + ", got '" + std::string(Trim(value)) + "'");
   }
   return Status::Ok();
 }
