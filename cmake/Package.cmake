@@ -49,15 +49,49 @@ install(FILES "${_deploy}/nginx/cloister.conf" DESTINATION ${CMAKE_INSTALL_DOCDI
 install(FILES "${_deploy}/systemd/intranet.conf" "${_deploy}/systemd/memory.conf"
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT cloister)
 
+# Debian's per-package documents: the changelog (gzipped) and the copyright file, which must
+# carry the notices of what the package ships from others: llama.cpp (its libraries, or ggml
+# linked in) and FAISS (linked in), both under the Expat (MIT) license.
+set(CLOISTER_PACKAGE_MAINTAINER "Cloister maintainers <cloister@localhost>" CACHE STRING
+    "the package's Maintainer field: whoever builds and distributes it")
+set(_pkgdoc "${CMAKE_BINARY_DIR}/package-doc")
+file(MAKE_DIRECTORY "${_pkgdoc}")
+string(TIMESTAMP _date "%a, %d %b %Y %H:%M:%S +0000" UTC)
+file(WRITE "${_pkgdoc}/changelog"
+     "cloister (${PROJECT_VERSION}) unstable; urgency=medium\n\n"
+     "  * Built from the Cloister source tree; see its git history for changes.\n\n"
+     " -- ${CLOISTER_PACKAGE_MAINTAINER}  ${_date}\n")
+execute_process(COMMAND gzip -9nf "${_pkgdoc}/changelog")
+file(READ "${LLAMA_SOURCE_DIR}/LICENSE" _expat)
+string(REGEX REPLACE "^[^\n]*\n+Copyright[^\n]*\n+" "" _expat "${_expat}")  # the text alone
+string(STRIP "${_expat}" _expat)
+string(REPLACE "\n\n" "\n.\n" _expat "${_expat}")
+string(REPLACE "\n" "\n " _expat "${_expat}")
+file(WRITE "${_pkgdoc}/copyright"
+     "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+     "Upstream-Name: Cloister\n"
+     "Comment: Cloister's own license has not been stated yet: state it here before\n"
+     " distributing this package.\n\n"
+     "Files: *\nCopyright: the Cloister maintainers\nLicense: not-yet-stated\n\n"
+     "Files: usr/lib/cloister/*\nCopyright: 2023-2026 The ggml authors (llama.cpp)\nLicense: Expat\n\n"
+     "Files: usr/bin/cloister\n"
+     "Copyright: the Cloister maintainers; Facebook, Inc. and its affiliates (FAISS, linked in)\n"
+     "License: not-yet-stated and Expat\n\n"
+     "License: not-yet-stated\n No license has been stated for Cloister itself yet.\n\n"
+     "License: Expat\n ${_expat}\n")
+install(FILES "${_pkgdoc}/changelog.gz" "${_pkgdoc}/copyright"
+        DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT cloister)
+
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME cloister)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
-set(CPACK_PACKAGE_CONTACT "Cloister maintainers <cloister@localhost>")
+set(CPACK_PACKAGE_CONTACT "${CLOISTER_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "private document knowledge base: search and answers on your own server")
 string(CONCAT CPACK_PACKAGE_DESCRIPTION
-    "Cloister ingests an organisation's documents (PDF, mail, office files, text) and answers\n"
-    "questions about them with citations, using local GGUF models through llama.cpp. Nothing\n"
-    "leaves the server. Models are not included: see /usr/share/doc/cloister/air-gapped.md.")
+    "Cloister ingests an organisation's documents (PDF, mail, office files,\n"
+    "text) and answers questions about them with citations, using local GGUF\n"
+    "models through llama.cpp. Nothing leaves the server. Models are not\n"
+    "included: see /usr/share/doc/cloister/air-gapped.md.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_BINARY_DIR};cloister;cloister;/")
 set(CPACK_STRIP_FILES ON)
