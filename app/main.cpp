@@ -1,9 +1,11 @@
 // The cloister command: CLI commands and `serve` (DESIGN.md's CLI contract).
 // Exit status: 0 success, 1 user error (clear message), 2 internal error.
+#include <pwd.h>
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,11 +19,14 @@
 #include <vector>
 
 #include "cloister/app/accounts.h"
+#include "cloister/app/doctor.h"
+#include "cloister/app/settings.h"
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/dates.h"
 #include "cloister/core/log.h"
 #include "cloister/core/version.h"
 #include "cloister/ingest/sandbox.h"
+#include "cloister/web/audit_log.h"
 #include "cloister/web/auth.h"
 #include "cloister/web/json.h"
 #include "cloister/web/remote_chat.h"
@@ -51,6 +56,11 @@ commands:
   ask QUESTION [--k N]  answer QUESTION from the documents, with citations (streamed on a
         [--type T] [--from SENDER] [--after D] [--before D]   terminal)
   status                documents, chunks, failures, models, index and ingestion queue
+  doctor                is this installation ready? config, folders, disk, models, clock,
+                        catalog and index; exit 1 when a check fails
+  config check [FILE]   validate a configuration file (default: the one in use); every
+                        mistake with its line and setting
+  config show           every setting, its value here and what it means
   serve [--port P] [--bind ADDR] [--inbox DIR] [--shutdown-grace S] [--auth]
                         run the web service and watch the inbox folder; on SIGTERM or
                         Ctrl-C, answers in progress get S seconds to finish (default 120).
@@ -86,6 +96,9 @@ ingestion (ingest and serve):
   --pdf-password P      try P on encrypted PDFs (repeatable)
 
 options:
+  --config FILE   the configuration file (default ./cloister.conf, else
+                  /etc/cloister/cloister.conf, when they exist; docs/configuration.md).
+                  Flags win over CLOISTER_<SECTION>_<KEY> variables, which win over the file
   --data DIR      data folder (default ./data)
   --models DIR    models folder with *.gguf files (default ./models)
   --json          machine-readable output on stdout; logs stay on stderr
@@ -112,7 +125,7 @@ struct Args {
   std::vector<std::string> positional;
   int k = 10;
   bool k_given = false;
-  int shutdown_grace = 120;  // serve: seconds for answers in progress to finish on SIGTERM
+  std::filesystem::path config_file;  // the configuration file read, "" for none
   bool replace = false;      // restore: move the current data aside
   std::string role;          // user add
   std::optional<std::string> folder;  // collection add
@@ -163,6 +176,7 @@ Status Parse(int argc, char** argv, Args* args) {
     std::string v;
     long n = 0;
     if (a == "--json") { args->json = true; continue; }
+    if (a == "--config") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config_file = v; continue; }
     if (a == "--help" || a == "-h") { args->help = true; continue; }
     if (a == "--version") { args->version = true; continue; }
     if (a == "--data") { CLOISTER_RETURN_IF_ERROR(value(&v)); args->config.data_dir = v; continue; }
@@ -237,7 +251,7 @@ Status Parse(int argc, char** argv, Args* args) {
         return cloister::InvalidArgument(a + " needs a number of seconds from 0 to 86400, got '" +
                                          v + "'");
       }
-      args->shutdown_grace = static_cast<int>(n);
+      args->config.shutdown_grace_seconds = static_cast<int>(n);
       continue;
     }
     if (a == "--chat-context") {
@@ -370,6 +384,26 @@ void PrintBackup(const Args& args, const app::BackupReport& r, const char* verb)
   }
 }
 
+// Who runs this command: the login behind sudo when there is one, else this process's user.
+std::string OperatingUser() {
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo) return sudo;
+  if (passwd* pw = getpwuid(getuid())) return pw->pw_name;
+  return "uid " + std::to_string(getuid());
+}
+
+// Records an administrative action taken from the command line in the data folder's audit log
+// (the service's own log, docs/security.md). Failing to write it is logged, never fatal.
+void AuditCli(const Args& args, const std::string& action, const std::string& text,
+              std::vector<std::pair<std::string, std::string>> details = {}) {
+  auto audit = web::AuditLog::Open(args.config.data_dir / "audit" / "audit.log",
+                                   {.rotate_bytes = args.config.audit_rotate_bytes, .keep = args.config.audit_keep});
+  if (!audit.ok()) {
+    cloister::log::Warn("audit", "cannot write the audit log", {{"error", audit.status().message()}});
+    return;
+  }
+  (*audit)->Record({.action = action, .user = OperatingUser(), .auth = "cli", .text = text, .details = std::move(details)});
+}
+
 int RunBackup(const Args& args) {
   if (args.positional.size() != 1) {
     return Fail(args, cloister::InvalidArgument("backup needs one destination folder"), "cloister backup DEST");
@@ -378,6 +412,7 @@ int RunBackup(const Args& args) {
   if (!kb.ok()) return Fail(args, kb.status());
   auto report = (*kb)->Backup(args.positional[0]);
   if (!report.ok()) return Fail(args, report.status());
+  AuditCli(args, "backup", args.positional[0]);
   PrintBackup(args, *report, "backed up");
   return kExitOk;
 }
@@ -388,6 +423,7 @@ int RunRestore(const Args& args) {
   }
   auto report = app::RestoreBackup(args.config, args.positional[0], args.replace);
   if (!report.ok()) return Fail(args, report.status());
+  AuditCli(args, "restore", args.positional[0], {{"replace", args.replace ? "true" : "false"}});
   PrintBackup(args, *report, "restored");
   return kExitOk;
 }
@@ -457,8 +493,8 @@ int RunServe(const Args& args) {
   sigwait(&stop_signals, &sig);
   cloister::log::Info("serve", "stopping",
                       {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"},
-                       {"grace_seconds", std::to_string(args.shutdown_grace)}});
-  server.Stop(args.shutdown_grace);
+                       {"grace_seconds", std::to_string(args.config.shutdown_grace_seconds)}});
+  server.Stop(args.config.shutdown_grace_seconds);
   (*kb)->StopBackground();
   cloister::log::Info("serve", "stopped");
   return kExitOk;
@@ -680,6 +716,8 @@ int RunUser(const Args& args) {
       done = sub == "add" ? a.AddUser(name, args.role, *hash).status() : a.SetPassword(name, *hash);
     }
     if (!done.ok()) return Fail(args, done);
+    AuditCli(args, "user_" + sub, name, sub == "add" ? std::vector<std::pair<std::string, std::string>>{{"role", args.role}}
+                                                      : std::vector<std::pair<std::string, std::string>>{});
     std::cerr << (sub == "add" ? "added user " : sub == "del" ? "removed user " : "new password for ")
               << name << "\n";
     return kExitOk;
@@ -699,6 +737,7 @@ int RunApiKey(const Args& args) {
     if (!key.ok()) return Fail(args, key.status());
     auto info = a.AddApiKey(p[1], key->hash, key->prefix);
     if (!info.ok()) return Fail(args, info.status());
+    AuditCli(args, "apikey_create", p[1], {{"key_id", std::to_string(info->id)}, {"prefix", "ck_" + key->prefix}});
     if (args.json) {
       std::cout << web::ApiKeyJson(*info, key->key) << "\n";
     } else {
@@ -715,6 +754,7 @@ int RunApiKey(const Args& args) {
     }
     Status revoked = a.RevokeApiKey(id);
     if (!revoked.ok()) return Fail(args, revoked);
+    AuditCli(args, "apikey_revoke", p[1]);
     std::cerr << "revoked API key " << id << "\n";
     return kExitOk;
   }
@@ -748,6 +788,7 @@ int RunCollection(const Args& args) {
   std::filesystem::path folder = std::filesystem::absolute(*args.folder, ec);
   Status added = (*accounts)->AddCollection(p[1], folder.lexically_normal().string());
   if (!added.ok()) return Fail(args, added);
+  AuditCli(args, "collection_add", p[1], {{"folder", folder.string()}});
   std::cerr << "collection " << p[1] << " takes its files from " << folder.string() << "\n";
   return kExitOk;
 }
@@ -762,9 +803,70 @@ int RunGrant(const Args& args) {
   Status done = args.command == "grant" ? (*accounts)->Grant(user, collection)
                                         : (*accounts)->Revoke(user, collection);
   if (!done.ok()) return Fail(args, done);
+  AuditCli(args, args.command, user, {{"collection", collection}});
   std::cerr << (args.command == "grant" ? "granted " : "revoked ") << collection
             << (args.command == "grant" ? " to " : " from ") << user << "\n";
   return kExitOk;
+}
+
+int RunConfig(const Args& args) {
+  const auto& p = args.positional;
+  std::string sub = p.empty() ? "" : p[0];
+  if (sub == "check" && p.size() <= 2) {
+    std::filesystem::path file = p.size() == 2 ? std::filesystem::path(p[1]) : args.config_file;
+    if (file.empty()) {
+      return Fail(args, cloister::NotFound("no configuration file: none was named, and neither ./cloister.conf "
+                                           "nor /etc/cloister/cloister.conf exists"),
+                  "cloister config check FILE");
+    }
+    app::Config scratch;
+    auto problems = app::ReadConfigFile(scratch, file);
+    if (args.json) {
+      std::cout << web::ConfigCheckJson(file.string(), problems) << "\n";
+    } else if (problems.empty()) {
+      std::cout << file.string() << ": valid\n";
+    } else {
+      for (const auto& pr : problems) {
+        std::cout << file.string() << (pr.line > 0 ? ":" + std::to_string(pr.line) : "") << ": " << pr.message << "\n";
+      }
+    }
+    return problems.empty() ? kExitOk : kExitUser;
+  }
+  if (sub == "show" && p.size() == 1) {
+    auto settings = app::DescribeSettings(args.config);
+    if (args.json) {
+      std::cout << web::SettingsJson(args.config_file.string(), settings) << "\n";
+      return kExitOk;
+    }
+    std::cout << "; from " << (args.config_file.empty() ? std::string("built-in defaults") : args.config_file.string())
+              << ", CLOISTER_* variables and flags\n";
+    std::string section;
+    for (const auto& s : settings) {
+      std::string sec = s.name.substr(0, s.name.find('.'));
+      if (sec != section) {
+        std::cout << (section.empty() ? "" : "\n") << "[" << sec << "]\n";
+        section = sec;
+      }
+      std::cout << s.name.substr(s.name.find('.') + 1) << " = " << s.value << "    ; " << s.help << "\n";
+    }
+    return kExitOk;
+  }
+  return Fail(args, cloister::InvalidArgument("unknown or incomplete config command"),
+              "cloister config check [FILE] | config show");
+}
+
+int RunDoctor(const Args& args) {
+  auto checks = app::RunDoctor(args.config, args.config_file);
+  bool ok = std::none_of(checks.begin(), checks.end(), [](const app::DoctorCheck& c) { return c.state == "fail"; });
+  if (args.json) {
+    std::cout << web::DoctorJson(checks) << "\n";
+  } else {
+    for (const auto& c : checks) {
+      std::printf("%-4s  %-15s %s\n", c.state.c_str(), c.name.c_str(), c.detail.c_str());
+    }
+    std::printf("%s\n", ok ? "ready" : "NOT READY: fix what failed above");
+  }
+  return ok ? kExitOk : kExitUser;
 }
 
 }  // namespace
@@ -772,8 +874,21 @@ int RunGrant(const Args& args) {
 int main(int argc, char** argv) {
   // The sandboxed extraction worker (ingest/sandbox.h): not a user command.
   if (argc == 2 && std::string(argv[1]) == "__extract") return cloister::ingest::RunExtractWorker();
+  // Layers (docs/configuration.md): defaults < the file < CLOISTER_* variables < flags. The
+  // flags are read twice: first for --config, --json and the command, then over the rest.
+  Args probe;
+  Status parsed = Parse(argc, argv, &probe);
+  if (!parsed.ok()) return Fail(probe, parsed, "run 'cloister --help'");
   Args args;
-  Status parsed = Parse(argc, argv, &args);
+  args.config_file = probe.config_file.empty() ? app::DefaultConfigFile() : probe.config_file;
+  bool checking = probe.command == "config" && !probe.positional.empty() && probe.positional[0] == "check";
+  if (!args.config_file.empty() && !checking && !probe.help && !probe.version) {
+    Status read = app::ApplyConfigFile(args.config, args.config_file);
+    if (!read.ok()) return Fail(probe, read, "cloister config check " + args.config_file.string());
+  }
+  Status environment = app::ApplyEnvironment(args.config, environ);
+  if (!environment.ok()) return Fail(probe, environment);
+  parsed = Parse(argc, argv, &args);
   if (!parsed.ok()) return Fail(args, parsed, "run 'cloister --help'");
   if (const char* key = std::getenv("CLOISTER_CHAT_API_KEY")) args.config.answer.remote_api_key = key;
   if (args.version) {
@@ -793,7 +908,7 @@ int main(int argc, char** argv) {
       {"ingest", RunIngest}, {"search", RunSearch}, {"ask", RunAsk},
       {"reembed", RunReembed}, {"backup", RunBackup}, {"restore", RunRestore},
       {"user", RunUser}, {"apikey", RunApiKey}, {"collection", RunCollection},
-      {"grant", RunGrant}, {"revoke", RunGrant}};
+      {"grant", RunGrant}, {"revoke", RunGrant}, {"config", RunConfig}, {"doctor", RunDoctor}};
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) {
     return Fail(args, cloister::InvalidArgument("unknown command '" + args.command + "'"),

@@ -559,5 +559,138 @@ TEST(CliAccountsTest, ServeWithAuthAcceptsTheCreatedKeyAndRefusesTheRest) {
   StopServe(pid);
 }
 
+
+// ---- configuration, doctor and the audit of administration (issues 7 and 8) ----------------
+
+namespace config_cli {
+
+const fs::path kSource = CLOISTER_SOURCE_DIR;
+
+std::string SettingValue(const CliRun& run, const std::string& name) {
+  auto settings = Json(run.out)->getArray("settings");
+  for (size_t i = 0; i < settings->size(); ++i) {
+    if (settings->getObject(i)->getValue<std::string>("name") == name) {
+      return settings->getObject(i)->getValue<std::string>("value");
+    }
+  }
+  return "(missing)";
+}
+
+TEST(ConfigCliTest, ConfigCheckNamesEveryMistakeWithItsLineAndSettingAndExitsOne) {
+  fixtures::TempDir dir;
+  std::ofstream(dir / "bad.conf") << "[server]\nport = 80800\nprot = 8080\n[answer]\ntemperature = hot\n";
+  CliRun bad = Cloister({"config", "check", (dir / "bad.conf").string()});
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.out.find("bad.conf:2: server.port needs a whole number from 0 to 65535, got '80800'"), std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find("bad.conf:3: no setting is called 'server.prot'; did you mean 'server.port'?"),
+            std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find("bad.conf:5: answer.temperature"), std::string::npos) << bad.out;
+  CliRun json = Cloister({"config", "check", (dir / "bad.conf").string(), "--json"});
+  EXPECT_EQ(json.exit_code, 1);
+  auto report = Json(json.out);
+  EXPECT_FALSE(report->getValue<bool>("valid"));
+  EXPECT_EQ(report->getArray("problems")->getObject(0)->getValue<int>("line"), 2);
+  EXPECT_EQ(report->getArray("problems")->getObject(0)->getValue<std::string>("key"), "server.port");
+
+  CliRun shipped = Cloister({"config", "check", (kSource / "deploy" / "cloister.conf").string()});
+  EXPECT_EQ(shipped.exit_code, 0) << shipped.out << shipped.err;
+  EXPECT_NE(shipped.out.find("valid"), std::string::npos);
+}
+
+TEST(ConfigCliTest, AServiceWithABrokenFileRefusesToStartAndNamesTheLine) {
+  fixtures::TempDir dir;
+  std::ofstream(dir / "bad.conf") << "[ingest]\nworkers = 2\nocr = perhaps\n";
+  CliRun run = Cloister({"--config", (dir / "bad.conf").string(), "serve", "--port", "0", "--data",
+                         (dir / "data").string()});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("bad.conf:3: ingest.ocr needs true or false"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(dir / "data")) << "nothing started";
+  CliRun missing = Cloister({"--config", (dir / "nowhere.conf").string(), "status"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("nowhere.conf does not exist"), std::string::npos) << missing.err;
+}
+
+TEST(ConfigCliTest, SettingsComeFromTheFileThenTheEnvironmentThenTheFlags) {
+  fixtures::TempDir dir;
+  std::ofstream(dir / "cloister.conf") << "[paths]\ndata_dir = " << (dir / "from-file").string()
+                                       << "\n[server]\nport = 7001\nhttp_threads = 3\n[answer]\nslots = 2\n";
+  std::vector<std::string> show = {"--config", (dir / "cloister.conf").string(), "config", "show", "--json"};
+  CliRun file = Cloister(show);
+  ASSERT_EQ(file.exit_code, 0) << file.err;
+  EXPECT_EQ(SettingValue(file, "server.port"), "7001");
+  EXPECT_EQ(SettingValue(file, "server.http_threads"), "3");
+  EXPECT_EQ(SettingValue(file, "answer.slots"), "2");
+  EXPECT_EQ(SettingValue(file, "answer.max_tokens"), "512") << "unset: the default";
+  EXPECT_EQ(Json(file.out)->getValue<std::string>("file"), (dir / "cloister.conf").string());
+
+  setenv("CLOISTER_SERVER_PORT", "7002", 1);
+  CliRun environment = Cloister(show);
+  auto with_flag = show;
+  with_flag.insert(with_flag.end(), {"--port", "7003"});
+  CliRun flag = Cloister(with_flag);
+  unsetenv("CLOISTER_SERVER_PORT");
+  EXPECT_EQ(SettingValue(environment, "server.port"), "7002");
+  EXPECT_EQ(SettingValue(environment, "server.http_threads"), "3");
+  EXPECT_EQ(SettingValue(flag, "server.port"), "7003");
+
+  // The file's data folder is the one commands use.
+  CliRun status = Cloister({"--config", (dir / "cloister.conf").string(), "status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(fs::path(Json(status.out)->getValue<std::string>("data")), dir / "from-file");
+}
+
+TEST(ConfigCliTest, DoctorSaysReadyAndFailsAnOpenBindWithoutAuthentication) {
+  fixtures::TempDir dir;
+  std::vector<std::string> where = {"--data", (dir / "data").string(), "--models", (dir / "models").string(),
+                                    "--inbox", (dir / "inbox").string()};
+  auto command = where;
+  command.insert(command.begin(), {"doctor", "--json"});
+  CliRun ready = Cloister(command);
+  EXPECT_EQ(ready.exit_code, 0) << ready.out << ready.err;
+  auto report = Json(ready.out);
+  EXPECT_TRUE(report->getValue<bool>("ok"));
+  EXPECT_GE(report->getArray("checks")->size(), 8u);
+
+  command.insert(command.end(), {"--bind", "0.0.0.0"});
+  CliRun exposed = Cloister(command);
+  EXPECT_EQ(exposed.exit_code, 1);
+  EXPECT_FALSE(Json(exposed.out)->getValue<bool>("ok"));
+  EXPECT_NE(exposed.out.find("\"authentication\""), std::string::npos);
+}
+
+TEST(ConfigCliTest, AdministrationFromTheCommandLineIsAudited) {
+  fixtures::TempDir dir;
+  std::vector<std::string> data = {"--data", (dir / "data").string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), data.begin(), data.end());
+    return args;
+  };
+  ASSERT_EQ(Cloister(with({"user", "add", "ann", "--role", "user"}), "correct horse\n").exit_code, 0);
+  ASSERT_EQ(Cloister(with({"collection", "add", "legal", "--folder", (dir / "legal").string()})).exit_code, 0);
+  ASSERT_EQ(Cloister(with({"grant", "ann", "legal"})).exit_code, 0);
+  CliRun key = Cloister(with({"apikey", "create", "ann", "--json"}));
+  ASSERT_EQ(key.exit_code, 0) << key.err;
+  std::string secret = Json(key.out)->getValue<std::string>("key");
+  ASSERT_EQ(Cloister(with({"user", "del", "ann"})).exit_code, 0);
+
+  std::ifstream log(dir / "data" / "audit" / "audit.log");
+  std::vector<std::string> actions;
+  std::string all;
+  for (std::string line; std::getline(log, line);) {
+    all += line + "\n";
+    auto event = Json(line);
+    actions.push_back(event->getValue<std::string>("action"));
+    EXPECT_EQ(event->getValue<std::string>("auth"), "cli");
+    EXPECT_FALSE(event->getValue<std::string>("user").empty());
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"user_add", "collection_add", "grant", "apikey_create", "user_del"}));
+  EXPECT_EQ(all.find(secret.substr(12)), std::string::npos) << "the key's secret never reaches the log";
+  EXPECT_EQ(all.find("correct horse"), std::string::npos);
+}
+
+}  // namespace config_cli
+
 }  // namespace
 }  // namespace cloister

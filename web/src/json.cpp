@@ -183,6 +183,58 @@ std::string UsersJson(const std::vector<app::UserInfo>& users) {
   return Stringify(o);
 }
 
+std::string ConfigCheckJson(const std::string& file, const std::vector<app::ConfigProblem>& problems) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& p : problems) {
+    auto o = NewObject();
+    o->set("line", p.line);
+    o->set("key", p.key);
+    o->set("message", p.message);
+    list->add(o);
+  }
+  auto o = NewObject();
+  o->set("file", file);
+  o->set("valid", problems.empty());
+  o->set("problems", list);
+  return Stringify(o);
+}
+
+std::string SettingsJson(const std::string& file, const std::vector<app::SettingInfo>& settings) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  for (const auto& s : settings) {
+    auto o = NewObject();
+    o->set("name", s.name);
+    o->set("value", s.value);
+    o->set("help", s.help);
+    list->add(o);
+  }
+  auto o = NewObject();
+  if (file.empty()) {
+    o->set("file", Poco::Dynamic::Var());
+  } else {
+    o->set("file", file);
+  }
+  o->set("settings", list);
+  return Stringify(o);
+}
+
+std::string DoctorJson(const std::vector<app::DoctorCheck>& checks) {
+  Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
+  bool ok = true;
+  for (const auto& c : checks) {
+    auto o = NewObject();
+    o->set("name", c.name);
+    o->set("state", c.state);
+    o->set("detail", c.detail);
+    list->add(o);
+    ok = ok && c.state != "fail";
+  }
+  auto o = NewObject();
+  o->set("ok", ok);
+  o->set("checks", list);
+  return Stringify(o);
+}
+
 std::string ApiKeysJson(const std::vector<app::ApiKeyInfo>& keys) {
   Poco::JSON::Array::Ptr list = new Poco::JSON::Array;
   for (const auto& k : keys) list->add(ApiKeyObject(k));

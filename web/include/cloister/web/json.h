@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "cloister/app/accounts.h"
+#include "cloister/app/doctor.h"
+#include "cloister/app/settings.h"
 #include "cloister/app/knowledge_base.h"
 #include "cloister/core/status.h"
 
@@ -46,5 +48,11 @@ std::string ApiKeyJson(const app::ApiKeyInfo& key, const std::string& secret);
 // {"error": {"code": "not_found", "message": "...", "details": {...}}}; `hint` is added to
 // details when not empty.
 std::string ErrorJson(const Status& status, const std::string& hint = "");
+// `cloister config check`: {"file": "...", "valid": bool, "problems": [{"line", "key", "message"}]}.
+std::string ConfigCheckJson(const std::string& file, const std::vector<app::ConfigProblem>& problems);
+// `cloister config show`: {"file": "..."|null, "settings": [{"name", "value", "help"}]}.
+std::string SettingsJson(const std::string& file, const std::vector<app::SettingInfo>& settings);
+// `cloister doctor`: {"ok": bool (no check failed), "checks": [{"name", "state", "detail"}]}.
+std::string DoctorJson(const std::vector<app::DoctorCheck>& checks);
 
 }  // namespace cloister::web
