@@ -479,6 +479,10 @@ int RunServe(const Args& args) {
   options.threads = args.config.http_threads;
   options.auth = args.config.auth;
   options.session_idle_seconds = args.config.session_idle_seconds;
+  options.max_upload_bytes = args.config.max_upload_bytes;
+  options.audit_log = args.config.data_dir / "audit" / "audit.log";
+  options.audit_rotate_bytes = args.config.audit_rotate_bytes;
+  options.audit_keep = args.config.audit_keep;
   if (options.auth) WarnWithoutUsers(args.config);
   Status watching = (*kb)->StartBackground();
   if (!watching.ok()) return Fail(args, watching);

@@ -31,7 +31,7 @@ TEST(MetricsTest, RendersWellFormedFamiliesWithCumulativeHistograms) {
   status.index_size = 10;
 
   std::string text = metrics.Render(status);
-  auto e = testing::ParseExposition(text);
+  auto e = exposition::ParseExposition(text);
   EXPECT_EQ(e.problems, std::vector<std::string>{}) << text;
   EXPECT_EQ(e.types["cloister_http_request_duration_seconds"], "histogram");
   EXPECT_EQ(e.types["cloister_http_requests_total"], "counter");
@@ -59,9 +59,9 @@ TEST(MetricsTest, RendersWellFormedFamiliesWithCumulativeHistograms) {
 }
 
 TEST(MetricsTest, TheReaderRefusesWhatPrometheusWould) {
-  EXPECT_FALSE(testing::ParseExposition("no_type 1\n").problems.empty());
-  EXPECT_FALSE(testing::ParseExposition("# TYPE a gauge\na{x=\"1} 2\n").problems.empty());
-  EXPECT_FALSE(testing::ParseExposition("# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\n")
+  EXPECT_FALSE(exposition::ParseExposition("no_type 1\n").problems.empty());
+  EXPECT_FALSE(exposition::ParseExposition("# TYPE a gauge\na{x=\"1} 2\n").problems.empty());
+  EXPECT_FALSE(exposition::ParseExposition("# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_bucket{le=\"+Inf\"} 2\n")
                    .problems.empty());
 }
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-namespace cloister::web::testing {
+namespace cloister::web::exposition {
 
 struct Exposition {
   std::map<std::string, std::string> types;             // family -> counter, gauge, histogram
@@ -73,4 +73,4 @@ inline Exposition ParseExposition(const std::string& text) {
   return e;
 }
 
-}  // namespace cloister::web::testing
+}  // namespace cloister::web::exposition

@@ -39,6 +39,8 @@
 #include "http_connection.h"
 #include "http_util.h"
 #include "json_util.h"
+#include "metrics.h"
+#include "observed_kb.h"
 #include "openai_api.h"
 #include "openai_internal.h"
 #include "ui_assets.h"
@@ -429,14 +431,26 @@ struct Call {
 // Who may call a route when authentication is on (with it off, everyone may call everything).
 enum class Access { kPublic, kUser, kAdmin };
 
+// What every handler shares: the measurements and the audit log.
+struct Services {
+  Metrics& metrics;
+  AuditLog* audit;  // null: no audit log
+};
+
 class Handler final : public HTTPRequestHandler {
  public:
   Handler(app::KnowledgeBase& kb, const ServerOptions& options,
-          const ConnectionTracker& connections, AuthGate* auth)
-      : kb_(kb), options_(options), connections_(connections), auth_(auth) {}
+          const ConnectionTracker& connections, AuthGate* auth, Services services)
+      : kb_(kb), options_(options), connections_(connections), auth_(auth), services_(services) {}
 
   void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override {
     auto start = std::chrono::steady_clock::now();
+    RequestContext context;
+    try {
+      context.client = request.clientAddress().host().toString();
+    } catch (const Poco::Exception&) {
+    }
+    RequestScope scope(&context);
     Reply reply;
     bool streamed = false;
     try {
@@ -449,6 +463,8 @@ class Handler final : public HTTPRequestHandler {
       SendJson(request, response, reply);
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+    services_.metrics.ObserveRequest(context.route, request.getMethod(), streamed ? response.getStatus() : reply.status,
+                                     ms.count() / 1000);
     log::Debug("http", "request", {{"method", request.getMethod()}, {"uri", request.getURI()},
                                    {"status", std::to_string(streamed ? 200 : reply.status)},
                                    {"ms", std::to_string(ms.count())}});
@@ -480,6 +496,7 @@ class Handler final : public HTTPRequestHandler {
         {"/api/v1/documents/{id}/chunks", "GET", &Handler::Chunks},
         {"/api/v1/documents/{id}/original", "GET", &Handler::Original},
         {"/api/v1/jobs/{id}", "GET", &Handler::GetJob},
+        {"/metrics", "GET", &Handler::GetMetrics, Access::kAdmin},
         {"/v1/models", "GET", &Handler::OpenAi},
         {"/v1/models/{model}", "GET", &Handler::OpenAi},
         {"/v1/chat/completions", "POST", &Handler::OpenAi},
@@ -503,6 +520,8 @@ class Handler final : public HTTPRequestHandler {
       if (!MatchRoute(r.path, c.path, &c.id)) continue;
       known = true;
       if (as != r.method) continue;
+      RequestContext* context = RequestScope::Current();
+      if (context) context->route = r.path;
       if (auth_ && r.access != Access::kPublic) {
         AuthResult who = auth_->Authenticate(request, openai);
         if (!who.principal) {
@@ -510,6 +529,11 @@ class Handler final : public HTTPRequestHandler {
           return who.refusal;
         }
         c.principal = std::move(who.principal);
+        if (context) {
+          context->user = c.principal->name;
+          context->auth = c.principal->api_key_id ? "api_key" : "session";
+          if (c.principal->api_key_id) context->key = "id " + std::to_string(*c.principal->api_key_id);
+        }
         if (r.access == Access::kAdmin && !c.principal->admin()) {
           CloseIfBodyUnread(request, response);
           return AuthGate::Refusal(403, "forbidden",
@@ -530,8 +554,10 @@ class Handler final : public HTTPRequestHandler {
            "", "unknown_url"});
     }
     if (as == "GET" && c.path.rfind("/api/", 0) != 0) {
-      if (const internal::UiAsset* asset = internal::FindUiAsset(c.path))
+      if (const internal::UiAsset* asset = internal::FindUiAsset(c.path)) {
+        if (RequestContext* context = RequestScope::Current()) context->route = "ui";
         return SendAsset(c, *asset);
+      }
     }
     return ErrorReply(NotFound("no endpoint " + method + " " + c.path),
                       "see docs/API.md for the endpoints");
@@ -559,6 +585,13 @@ class Handler final : public HTTPRequestHandler {
                                      c.request.secure(), &cookie);
     if (!result.retry_after.empty()) c.response.set("Retry-After", result.retry_after);
     if (!cookie.empty()) c.response.add("Set-Cookie", cookie);
+    if (services_.audit) {
+      AuditEvent event = EventForCurrentRequest(cookie.empty() ? "login_failed" : "login");
+      event.user = name;
+      event.auth = "password";
+      event.status = result.refusal.status;
+      services_.audit->Record(event);
+    }
     return result.refusal;
   }
 
@@ -570,6 +603,12 @@ class Handler final : public HTTPRequestHandler {
     AuthResult who = auth_->Authenticate(c.request, false);
     if (!who.principal && who.refusal.status == 403) return who.refusal;
     c.response.add("Set-Cookie", auth_->Logout(c.request));
+    if (services_.audit && who.principal) {
+      AuditEvent event = EventForCurrentRequest("logout");
+      event.user = who.principal->name;
+      event.auth = "session";
+      services_.audit->Record(event);
+    }
     auto o = NewObject();
     o->set("logged_out", true);
     return {200, Stringify(o)};
@@ -673,6 +712,22 @@ class Handler final : public HTTPRequestHandler {
   }
 
   Reply Ui(Call& c) { return SendAsset(c, *internal::FindUiAsset("/")); }
+
+  // GET /metrics: Prometheus's text exposition (web/src/metrics.h), the status figures read now.
+  Reply GetMetrics(Call& c) {
+    auto status = kb_.Status(app::Caller::Everything());
+    if (!status.ok()) return ErrorReply(status.status());
+    std::string text = services_.metrics.Render(*status);
+    c.response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+    c.response.setContentType("text/plain; version=0.0.4; charset=utf-8");
+    c.response.set("Cache-Control", "no-store");
+    c.response.set("X-Content-Type-Options", "nosniff");
+    c.response.setContentLength(static_cast<std::streamsize>(text.size()));
+    auto& out = c.response.send();
+    if (c.request.getMethod() != "HEAD") out << text;
+    *c.streamed = true;
+    return {};
+  }
 
   // The page and its files. The policy allows only this origin's own scripts and styles: no
   // inline script can run, whatever text a document smuggles into the page.
@@ -796,16 +851,17 @@ class Handler final : public HTTPRequestHandler {
   const ServerOptions& options_;
   const ConnectionTracker& connections_;
   AuthGate* auth_;  // null with auth off
+  Services services_;
 };
 
 class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   Factory(app::KnowledgeBase& kb, const ServerOptions& options,
-          const ConnectionTracker& connections, AuthGate* auth)
-      : kb_(kb), options_(options), connections_(connections), auth_(auth) {}
+          const ConnectionTracker& connections, AuthGate* auth, Services services)
+      : kb_(kb), options_(options), connections_(connections), auth_(auth), services_(services) {}
   // Never nullptr (Poco's own connection would turn that into a bare 501).
   HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Handler(kb_, options_, connections_, auth_);
+    return new Handler(kb_, options_, connections_, auth_, services_);
   }
 
  private:
@@ -813,6 +869,7 @@ class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
   const ServerOptions& options_;
   const ConnectionTracker& connections_;
   AuthGate* auth_;
+  Services services_;
 };
 
 }  // namespace
@@ -829,9 +886,14 @@ std::vector<Endpoint> Endpoints() {
 }
 
 struct Server::Impl {
-  Impl(app::KnowledgeBase& kb, ServerOptions o) : kb(kb), options(std::move(o)) {}
+  Impl(app::KnowledgeBase& kb, ServerOptions o)
+      : kb(kb), options(std::move(o)), metrics(kb.config().answer.slots) {}
   app::KnowledgeBase& kb;
   ServerOptions options;
+  Metrics metrics;
+  std::unique_ptr<AuditLog> audit;
+  std::stop_source stopping;  // cancels the answers still running when the grace is over
+  std::unique_ptr<ObservedKnowledgeBase> observed;  // kb, measured, audited, cancellable
   std::unique_ptr<ConnectionTracker> connections;
   std::unique_ptr<AuthGate> auth;
   std::unique_ptr<Poco::ThreadPool> pool;
@@ -852,6 +914,14 @@ Status Server::Start() {
                               app::Accounts::Open(impl_->kb.config()));
     impl_->auth = std::make_unique<AuthGate>(std::move(accounts), o.session_idle_seconds);
   }
+  if (!o.audit_log.empty() && !impl_->audit) {
+    CLOISTER_ASSIGN_OR_RETURN(impl_->audit, AuditLog::Open(o.audit_log, {.rotate_bytes = o.audit_rotate_bytes,
+                                                                         .keep = o.audit_keep}));
+  }
+  if (!impl_->observed) {
+    impl_->observed = std::make_unique<ObservedKnowledgeBase>(impl_->kb, impl_->metrics, impl_->audit.get(),
+                                                              impl_->stopping.get_token());
+  }
   try {
     Poco::Net::SocketAddress address(o.bind, o.port);
     // SO_REUSEADDR for quick restarts, but never SO_REUSEPORT (Poco's default with the
@@ -871,7 +941,9 @@ Status Server::Start() {
                          .keep_alive = Poco::Timespan(o.keep_alive_seconds, 0)});
     impl_->pool = std::make_unique<Poco::ThreadPool>(2, o.threads);
     Poco::Net::TCPServerConnectionFactory::Ptr connections(new ConnectionFactory(
-        new Factory(impl_->kb, impl_->options, *impl_->connections, impl_->auth.get()), params, *impl_->connections));
+        new Factory(*impl_->observed, impl_->options, *impl_->connections, impl_->auth.get(),
+                    Services{impl_->metrics, impl_->audit.get()}),
+        params, *impl_->connections));
     impl_->tcp = std::make_unique<Poco::Net::TCPServer>(connections, *impl_->pool, socket, params);
     impl_->tcp->start();
     impl_->listener = socket;
@@ -901,6 +973,7 @@ void Server::Stop(int grace_seconds) {
   if (!impl_->connections->WaitUntilClosed(deadline)) {
     log::Warn("http", "cutting off requests still running after the grace period",
               {{"connections", std::to_string(impl_->connections->count())}});
+    impl_->stopping.request_stop();  // answers end now (their slots free), so their threads return
     impl_->connections->AbortAll();
   }
   impl_->pool->joinAll();

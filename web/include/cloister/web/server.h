@@ -5,6 +5,7 @@
 //   ... wait for SIGINT/SIGTERM ...
 //   server.Stop(120);                            // finishes in-flight requests, then returns
 //
+// GET /metrics (administrators, with auth on) answers in Prometheus's text format.
 // Every response is JSON, errors included ({"error": {...}} with the status mapped by
 // HttpStatusFor), also for requests too malformed to reach a handler (400; 431 for header
 // fields over the limits, at most 100 fields of 8 KiB; 408 for headers slower than
@@ -13,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +43,11 @@ struct ServerOptions {
   // (failed logins). The accounts are those of the knowledge base's data folder.
   bool auth = false;
   int session_idle_seconds = 12 * 3600;  // a session unused this long ends (at most a week)
+  // The audit log (web/audit_log.h): every search, answer, download, upload, deletion and
+  // login, as JSON lines. Empty: none. Start fails when it cannot be written.
+  std::filesystem::path audit_log;
+  uint64_t audit_rotate_bytes = 10ull << 20;
+  int audit_keep = 10;
 };
 
 // The one mapping from Status to HTTP (STYLE.md): invalid_argument 400, failed_precondition 422,
