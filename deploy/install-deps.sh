@@ -32,6 +32,8 @@ packages=(
   # debootstrap for the clean Debian 12 root the package is installed into, nginx for checking
   # the TLS proxy example (only its binary is used; where systemd runs, Debian starts its default site)
   dpkg-dev debootstrap nginx
+  # make package-test boots that root with systemd to run the packaged service
+  systemd-container
 )
 
 missing=()
