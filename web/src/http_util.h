@@ -30,12 +30,6 @@ struct Reply {
 Result<Poco::JSON::Object::Ptr> ReadJsonBody(Poco::Net::HTTPServerRequest& request, size_t limit,
                                              bool* too_large);
 
-// Where `text` stops being valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
-// are invalid), or npos when it all is.
-size_t InvalidUtf8At(std::string_view text);
-// `text` with each invalid UTF-8 sequence replaced by U+FFFD.
-std::string ToValidUtf8(std::string_view text);
-
 // Sends `reply` as application/json, with Retry-After on a 503. A client that went away is
 // logged, never thrown.
 void SendJson(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,

@@ -33,6 +33,7 @@
 
 #include "cloister/core/dates.h"
 #include "cloister/core/log.h"
+#include "cloister/core/utf8.h"
 #include "auth.h"
 #include "cloister/app/accounts.h"
 #include "cloister/web/json.h"
