@@ -123,22 +123,28 @@ check_installed() {
 
   step "cloister --version"
   "${run[@]}" cloister --version || fail "cloister --version"
-  step "cloister status (as the cloister user, on the service's folders)"
-  "${run[@]}" runuser -u cloister -- cloister --data /var/lib/cloister --models /var/lib/cloister/models \
-    status || fail "cloister status"
+  step "cloister config check: the packaged configuration is valid"
+  "${run[@]}" cloister config check /etc/cloister/cloister.conf || fail "cloister config check"
+  # From / as the cloister user, with no flags: the folders come from /etc/cloister/cloister.conf.
+  step "cloister status (as the cloister user; folders from the configuration)"
+  "${run[@]}" runuser -u cloister -- cloister status || fail "cloister status"
+  "${run[@]}" runuser -u cloister -- cloister status | grep -q 'data in /var/lib/cloister$' ||
+    fail "cloister status did not take the data folder from /etc/cloister/cloister.conf"
   if [[ -n "$model" ]]; then
     step "cloister models: $(basename "$model") loads through the CPU backend in /usr/lib/cloister"
     local target="${root}/var/lib/cloister/models/$(basename "$model")"
     cp "$model" "$target" && chmod 0644 "$target"
     local out
-    out=$("${run[@]}" runuser -u cloister -- env CLOISTER_LOG=debug cloister --data /var/lib/cloister \
-          --models /var/lib/cloister/models models 2>&1) || { echo "$out"; fail "cloister models"; }
+    out=$("${run[@]}" runuser -u cloister -- env CLOISTER_LOG=debug cloister models 2>&1) ||
+      { echo "$out"; fail "cloister models"; }
     grep -v ' debug ' <<<"$out"
     grep -q ' loads$' <<<"$out" || fail "the model does not load from the installed package"
     # ggml names the CPU variant it chose for this machine; it must come from the package.
     grep -o 'loaded CPU backend from .*' <<<"$out" || fail "no CPU backend named in the log"
     grep -q 'loaded CPU backend from /usr/lib/cloister/libggml-cpu-' <<<"$out" ||
       fail "the CPU backend did not come from /usr/lib/cloister"
+    step "cloister doctor (as the cloister user)"
+    "${run[@]}" runuser -u cloister -- cloister doctor || fail "cloister doctor found a failure"
     rm -f "$target"
   fi
 }
