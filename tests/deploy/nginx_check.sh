@@ -2,9 +2,10 @@
 # `nginx -t` on deploy/nginx/cloister.conf, inside a throwaway nginx.conf with a self-signed
 # certificate in place of the real one, so nothing of the machine's nginx is used or changed.
 # Exit 77 (skipped) without nginx or openssl.
-# Usage: nginx_check.sh EXAMPLE_CONF SERVER_H   (web/include/cloister/web/server.h: upload limit)
+# Usage: nginx_check.sh EXAMPLE_CONF CONFIG_H   (app/include/cloister/app/config.h: the default
+#   of server.max_upload_bytes, the upload limit serve applies)
 set -euo pipefail
-example=$1 server_h=$2
+example=$1 config_h=$2
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x "$nginx" ]] || { echo "SKIP: nginx not installed (apt-get install nginx)"; exit 77; }
 command -v openssl >/dev/null || { echo "SKIP: openssl not installed"; exit 77; }
@@ -39,7 +40,7 @@ for setting in "proxy_buffering off" "client_max_body_size" "X-Forwarded-Proto" 
   grep -q "$setting" "$example" || { echo "FAIL: $example lacks $setting" >&2; exit 1; }
 done
 # nginx must let through every upload Cloister accepts (Cloister answers larger ones itself).
-upload_mib=$(sed -n 's/.*max_upload_bytes = \([0-9]*\)ull << 20;.*/\1/p' "$server_h")
+upload_mib=$(sed -n 's/.*max_upload_bytes = \([0-9]*\)ull << 20;.*/\1/p' "$config_h")
 body_mib=$(sed -n 's/^ *client_max_body_size \([0-9]*\)m;.*/\1/p' "$example")
 if [[ -z "$upload_mib" || -z "$body_mib" ]] || ((body_mib <= upload_mib)); then
   echo "FAIL: client_max_body_size ${body_mib:-?}m must exceed Cloister's upload limit ${upload_mib:-?} MiB" >&2
