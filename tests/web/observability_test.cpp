@@ -21,6 +21,7 @@
 #include "cloister/web/server.h"
 #include "fixtures/fixtures.h"
 #include "prometheus_text.h"
+#include "slow_answers.h"
 
 namespace cloister::web {
 namespace {
@@ -182,60 +183,6 @@ TEST_F(ObservabilityTest, TheAuditLogSaysWhoDidWhatWithWhichDocuments) {
   EXPECT_EQ(all.find("correct horse"), std::string::npos) << "passwords never reach the log";
   EXPECT_EQ(all.find(user_key_.substr(12)), std::string::npos) << "nor keys";
 }
-
-// A stand-in for a slow chat model: Ask waits until it is cancelled (or 60 s). Everything else is
-// the real knowledge base.
-class SlowAnswers final : public app::KnowledgeBase {
- public:
-  explicit SlowAnswers(app::KnowledgeBase& kb) : kb_(kb) {}
-  std::atomic<bool> asked{false}, cancelled{false};
-
-  Result<app::Answer> Ask(const app::Caller&, const std::string&, const app::AskOptions& options,
-                          const app::AnswerCallback&) override {
-    asked = true;
-    for (int i = 0; i < 6000 && !options.cancel.stop_requested(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    cancelled = options.cancel.stop_requested();
-    return Unavailable("cancelled");
-  }
-  const app::Config& config() const override { return kb_.config(); }
-  Result<app::StatusReport> Status(const app::Caller& c) override { return kb_.Status(c); }
-  Result<app::IngestReport> Ingest(const std::vector<fs::path>& p,
-                                   const std::function<void(const app::IngestProgress&)>& f) override {
-    return kb_.Ingest(p, f);
-  }
-  Result<app::SearchResults> Search(const app::Caller& c, const std::string& q, int k) override {
-    return kb_.Search(c, q, k);
-  }
-  Result<app::SearchResults> Search(const app::Caller& c, const std::string& q, const app::SearchOptions& o) override {
-    return kb_.Search(c, q, o);
-  }
-  cloister::Status DeleteDocument(int64_t id) override { return kb_.DeleteDocument(id); }
-  Result<app::DocumentList> ListDocuments(const app::Caller& c, int64_t o, int64_t l) override {
-    return kb_.ListDocuments(c, o, l);
-  }
-  Result<app::DocumentInfo> GetDocument(const app::Caller& c, int64_t id) override { return kb_.GetDocument(c, id); }
-  Result<std::vector<app::PassageInfo>> DocumentPassages(const app::Caller& c, int64_t id) override {
-    return kb_.DocumentPassages(c, id);
-  }
-  Result<fs::path> OriginalFile(const app::Caller& c, int64_t id) override { return kb_.OriginalFile(c, id); }
-  Result<app::JobInfo> GetJob(const app::Caller& c, int64_t id) override { return kb_.GetJob(c, id); }
-  Result<app::TextEmbeddings> Embed(const std::vector<std::string>& t, bool q) override { return kb_.Embed(t, q); }
-  Result<app::JobInfo> AddUpload(const app::Caller& c, const fs::path& s, const std::string& n,
-                                 const std::string& col) override {
-    return kb_.AddUpload(c, s, n, col);
-  }
-  cloister::Status Reembed(const std::function<void(const app::StatusReport::Reembedding&)>& p) override {
-    return kb_.Reembed(p);
-  }
-  Result<app::BackupReport> Backup(const fs::path& d) override { return kb_.Backup(d); }
-  cloister::Status StartBackground() override { return kb_.StartBackground(); }
-  void StopBackground() override { kb_.StopBackground(); }
-
- private:
-  app::KnowledgeBase& kb_;
-};
 
 TEST_F(ObservabilityTest, StoppingCancelsAnAnswerStillRunningWhenTheGraceIsOver) {
   server_->Stop(0);

@@ -116,6 +116,11 @@ void Metrics::AnswerRefused() {
   ++answers_refused_;
 }
 
+void Metrics::RateLimited(std::string_view reason) {
+  std::lock_guard lock(mutex_);
+  ++(reason == "rate" ? rate_limited_ : concurrency_limited_);
+}
+
 std::string Metrics::Render(const app::StatusReport& status) const {
   std::string out;
   Header(out, "cloister_build_info", "gauge", "Cloister's version, as a label.");
@@ -177,6 +182,11 @@ std::string Metrics::Render(const app::StatusReport& status) const {
   Sample(out, "cloister_answer_slots", "", answer_slots_);
   Header(out, "cloister_answers_refused_total", "counter", "Answers refused as busy (503 with Retry-After).");
   Sample(out, "cloister_answers_refused_total", "", static_cast<double>(answers_refused_));
+  Header(out, "cloister_http_rate_limited_total", "counter",
+         "Requests refused by the per-client limits (429 with Retry-After), by the limit met.");
+  Sample(out, "cloister_http_rate_limited_total", "reason=\"rate\"", static_cast<double>(rate_limited_));
+  Sample(out, "cloister_http_rate_limited_total", "reason=\"concurrency\"",
+         static_cast<double>(concurrency_limited_));
   return out;
 }
 

@@ -1,9 +1,9 @@
 // The service's own measurements, rendered for Prometheus (text exposition format 0.0.4) at
 // GET /metrics: request counts and latency histograms per route, search and answer latencies,
-// tokens generated, answers in flight against the slots, and (from the knowledge base's status,
-// read at each scrape) documents, chunks, ingestion jobs per state, index size, and the
-// process's resident memory. Private to web/. Thread safety: every method may be called from
-// any thread.
+// tokens generated, answers in flight against the slots, refusals by the per-client limits, and
+// (from the knowledge base's status, read at each scrape) documents, chunks, ingestion jobs per
+// state, index size, and the process's resident memory. Private to web/. Thread safety: every
+// method may be called from any thread.
 #pragma once
 
 #include <cstdint>
@@ -46,6 +46,8 @@ class Metrics {
   void AnswerStarted();
   void AnswerEnded();
   void AnswerRefused();  // busy: 503 with Retry-After
+  // A request refused by the per-client limits (429): `reason` "rate" or "concurrency".
+  void RateLimited(std::string_view reason);
 
   // The exposition, with `status` (the knowledge base's, taken by the caller) as gauges.
   std::string Render(const app::StatusReport& status) const;
@@ -64,6 +66,8 @@ class Metrics {
   double generating_seconds_ = 0;  // summed over generated answers
   int64_t answers_in_flight_ = 0;
   uint64_t answers_refused_ = 0;
+  uint64_t rate_limited_ = 0;
+  uint64_t concurrency_limited_ = 0;
 };
 
 }  // namespace cloister::web

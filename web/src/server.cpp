@@ -35,6 +35,7 @@
 #include "cloister/core/log.h"
 #include "cloister/core/utf8.h"
 #include "auth.h"
+#include "client_limits.h"
 #include "cloister/app/accounts.h"
 #include "cloister/web/json.h"
 #include "http_connection.h"
@@ -432,10 +433,15 @@ struct Call {
 // Who may call a route when authentication is on (with it off, everyone may call everything).
 enum class Access { kPublic, kUser, kAdmin };
 
-// What every handler shares: the measurements and the audit log.
+// Which per-client limits a route counts against (client_limits.h): none (health, which
+// monitors poll, and the page, which is static), the requests', or the answers' too.
+enum class Limited { kNo, kRequest, kAnswer };
+
+// What every handler shares: the measurements, the audit log and the per-client limits.
 struct Services {
   Metrics& metrics;
   AuditLog* audit;  // null: no audit log
+  ClientLimits& limits;
 };
 
 class Handler final : public HTTPRequestHandler {
@@ -479,17 +485,18 @@ class Handler final : public HTTPRequestHandler {
     const char* method;
     Serve serve;
     Access access = Access::kUser;
+    Limited limited = Limited::kRequest;
   };
   static const std::vector<Route>& Routes() {
     static const std::vector<Route> kRoutes = {
-        {"/api/v1/health", "GET", &Handler::Health, Access::kPublic},
+        {"/api/v1/health", "GET", &Handler::Health, Access::kPublic, Limited::kNo},
         {"/api/v1/login", "POST", &Handler::Login, Access::kPublic},
         {"/api/v1/logout", "POST", &Handler::Logout, Access::kPublic},
         {"/api/v1/me", "GET", &Handler::Me, Access::kPublic},
         {"/api/v1/status", "GET", &Handler::GetStatus},
         {"/api/v1/search", "GET", &Handler::SearchByQuery},
         {"/api/v1/search", "POST", &Handler::SearchByBody},
-        {"/api/v1/ask", "POST", &Handler::Ask},
+        {"/api/v1/ask", "POST", &Handler::Ask, Access::kUser, Limited::kAnswer},
         {"/api/v1/documents", "GET", &Handler::ListDocuments},
         {"/api/v1/documents", "POST", &Handler::Upload},
         {"/api/v1/documents/{id}", "GET", &Handler::GetDocument},
@@ -500,9 +507,9 @@ class Handler final : public HTTPRequestHandler {
         {"/metrics", "GET", &Handler::GetMetrics, Access::kAdmin},
         {"/v1/models", "GET", &Handler::OpenAi},
         {"/v1/models/{model}", "GET", &Handler::OpenAi},
-        {"/v1/chat/completions", "POST", &Handler::OpenAi},
+        {"/v1/chat/completions", "POST", &Handler::OpenAi, Access::kUser, Limited::kAnswer},
         {"/v1/embeddings", "POST", &Handler::OpenAi},
-        {"/", "GET", &Handler::Ui, Access::kPublic},
+        {"/", "GET", &Handler::Ui, Access::kPublic, Limited::kNo},
     };
     return kRoutes;
   }
@@ -521,28 +528,17 @@ class Handler final : public HTTPRequestHandler {
       if (!MatchRoute(r.path, c.path, &c.id)) continue;
       known = true;
       if (as != r.method) continue;
-      RequestContext* context = RequestScope::Current();
-      if (context) context->route = r.path;
-      if (auth_ && r.access != Access::kPublic) {
-        AuthResult who = auth_->Authenticate(request, openai);
-        if (!who.principal) {
-          CloseIfBodyUnread(request, response);
-          return who.refusal;
-        }
-        c.principal = std::move(who.principal);
-        if (context) {
-          context->user = c.principal->name;
-          context->auth = c.principal->api_key_id ? "api_key" : "session";
-          if (c.principal->api_key_id) context->key = "id " + std::to_string(*c.principal->api_key_id);
-        }
-        if (r.access == Access::kAdmin && !c.principal->admin()) {
-          CloseIfBodyUnread(request, response);
-          return AuthGate::Refusal(403, "forbidden",
-                                   method + " " + c.path + " is for administrators", openai);
-        }
-      }
-      return (this->*r.serve)(c);
+      if (RequestContext* context = RequestScope::Current()) context->route = r.path;
+      return ServeRoute(r, c, openai);
     }
+    if (!known && !openai && as == "GET" && c.path.rfind("/api/", 0) != 0) {
+      if (const internal::UiAsset* asset = internal::FindUiAsset(c.path)) {
+        if (RequestContext* context = RequestScope::Current()) context->route = "ui";
+        return SendAsset(c, *asset);
+      }
+    }
+    ClientLimits::Ticket ticket;  // unknown URLs count too: a scan is limited like any client
+    if (auto limited = Limit(c, Limited::kRequest, openai, &ticket)) return *limited;
     if (known && openai)
       return openai::ErrorReply(
           {405, method + " is not allowed on " + c.path, "", "method_not_allowed"});
@@ -554,14 +550,60 @@ class Handler final : public HTTPRequestHandler {
                " (this server has /v1/models, /v1/chat/completions and /v1/embeddings)",
            "", "unknown_url"});
     }
-    if (as == "GET" && c.path.rfind("/api/", 0) != 0) {
-      if (const internal::UiAsset* asset = internal::FindUiAsset(c.path)) {
-        if (RequestContext* context = RequestScope::Current()) context->route = "ui";
-        return SendAsset(c, *asset);
-      }
-    }
     return ErrorReply(NotFound("no endpoint " + method + " " + c.path),
                       "see docs/API.md for the endpoints");
+  }
+
+  // Authentication (with auth on), the per-client limits, then the route's handler.
+  Reply ServeRoute(const Route& r, Call& c, bool openai) {
+    HTTPServerRequest& request = c.request;
+    const std::string& method = request.getMethod();
+    ClientLimits::Ticket ticket;  // held until the reply is written, a streamed one included
+    if (auth_ && r.access != Access::kPublic) {
+      AuthResult who = auth_->Authenticate(request, openai);
+      if (!who.principal) {
+        CloseIfBodyUnread(request, c.response);
+        // Refused credentials count against the address: guessing keys is limited too.
+        if (auto limited = Limit(c, Limited::kRequest, openai, &ticket)) return *limited;
+        return who.refusal;
+      }
+      c.principal = std::move(who.principal);
+      if (RequestContext* context = RequestScope::Current()) {
+        context->user = c.principal->name;
+        context->auth = c.principal->api_key_id ? "api_key" : "session";
+        if (c.principal->api_key_id) context->key = "id " + std::to_string(*c.principal->api_key_id);
+      }
+    }
+    if (auto limited = Limit(c, r.limited, openai, &ticket)) return *limited;
+    if (auth_ && r.access == Access::kAdmin && !c.principal->admin()) {
+      CloseIfBodyUnread(request, c.response);
+      return AuthGate::Refusal(403, "forbidden", method + " " + c.path + " is for administrators",
+                               openai);
+    }
+    return (this->*r.serve)(c);
+  }
+
+  // The per-client limits (client_limits.h): nothing when the request may go on (its place among
+  // the client's requests in progress held by *ticket), else the 429 to send, with Retry-After.
+  std::optional<Reply> Limit(Call& c, Limited limited, bool openai, ClientLimits::Ticket* ticket) {
+    if (limited == Limited::kNo) return std::nullopt;
+    std::string client;
+    if (c.principal) {
+      client = ClientKeyForUser(c.principal->user_id);
+    } else {
+      client = ClientKeyForAddress(c.request.clientAddress().host());
+    }
+    ClientLimits::Admission admission =
+        services_.limits.Admit(client, limited == Limited::kAnswer);
+    if (admission.refused == LimitReason::kNone) {
+      *ticket = std::move(admission.ticket);
+      return std::nullopt;
+    }
+    services_.metrics.RateLimited(admission.refused == LimitReason::kRate ? "rate" : "concurrency");
+    c.response.set("Retry-After", std::to_string(admission.retry_after_seconds));
+    CloseIfBodyUnread(c.request, c.response);
+    return AuthGate::Refusal(429, openai ? "rate_limit_exceeded" : "rate_limited",
+                             admission.message, openai);
   }
 
   Reply Health(Call&) { return {200, HealthJson()}; }
@@ -888,10 +930,17 @@ std::vector<Endpoint> Endpoints() {
 
 struct Server::Impl {
   Impl(app::KnowledgeBase& kb, ServerOptions o)
-      : kb(kb), options(std::move(o)), metrics(kb.config().answer.slots) {}
+      : kb(kb),
+        options(std::move(o)),
+        metrics(kb.config().answer.slots),
+        limits({.requests_per_second = options.client_requests_per_second,
+                .burst = options.client_burst,
+                .concurrent_answers = options.client_concurrent_answers,
+                .concurrent_requests = options.client_concurrent_requests}) {}
   app::KnowledgeBase& kb;
   ServerOptions options;
   Metrics metrics;
+  ClientLimits limits;
   std::unique_ptr<AuditLog> audit;
   std::stop_source stopping;  // cancels the answers still running when the grace is over
   std::unique_ptr<ObservedKnowledgeBase> observed;  // kb, measured, audited, cancellable
@@ -943,7 +992,7 @@ Status Server::Start() {
     impl_->pool = std::make_unique<Poco::ThreadPool>(2, o.threads);
     Poco::Net::TCPServerConnectionFactory::Ptr connections(new ConnectionFactory(
         new Factory(*impl_->observed, impl_->options, *impl_->connections, impl_->auth.get(),
-                    Services{impl_->metrics, impl_->audit.get()}),
+                    Services{impl_->metrics, impl_->audit.get(), impl_->limits}),
         params, *impl_->connections));
     impl_->tcp = std::make_unique<Poco::Net::TCPServer>(connections, *impl_->pool, socket, params);
     impl_->tcp->start();

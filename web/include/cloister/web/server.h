@@ -43,6 +43,15 @@ struct ServerOptions {
   // (failed logins). The accounts are those of the knowledge base's data folder.
   bool auth = false;
   int session_idle_seconds = 12 * 3600;  // a session unused this long ends (at most a week)
+  // Per-client limits (a client: the authenticated user, whichever key or session it uses; else
+  // the peer's address, IPv4 /32 or IPv6 /64). Over one: 429 with Retry-After and the JSON error
+  // code "rate_limited" (under /v1/, OpenAI's shape with "rate_limit_exceeded"). GET
+  // /api/v1/health and the UI's files are never limited. Counted in this process's memory: they
+  // start afresh at a restart. 0 turns a limit off.
+  double client_requests_per_second = 50;  // sustained, a token bucket per client
+  double client_burst = 200;               // the bucket's size (at least 1)
+  int client_concurrent_answers = 4;       // POST /api/v1/ask and /v1/chat/completions at once
+  int client_concurrent_requests = 32;     // requests in progress at once, answers included
   // The audit log (web/audit_log.h): every search, answer, download, upload, deletion and
   // login, as JSON lines. Empty: none. Start fails when it cannot be written.
   std::filesystem::path audit_log;
