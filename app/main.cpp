@@ -483,6 +483,10 @@ int RunServe(const Args& args) {
   options.audit_log = args.config.data_dir / "audit" / "audit.log";
   options.audit_rotate_bytes = args.config.audit_rotate_bytes;
   options.audit_keep = args.config.audit_keep;
+  options.client_requests_per_second = args.config.client_requests_per_second;
+  options.client_burst = args.config.client_burst;
+  options.client_concurrent_answers = args.config.client_concurrent_answers;
+  options.client_concurrent_requests = args.config.client_concurrent_requests;
   if (options.auth) WarnWithoutUsers(args.config);
   Status watching = (*kb)->StartBackground();
   if (!watching.ok()) return Fail(args, watching);

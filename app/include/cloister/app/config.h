@@ -80,6 +80,12 @@ struct Config {
   uint64_t max_upload_bytes = 512ull << 20;     // serve: a larger uploaded file gets 413
   uint64_t audit_rotate_bytes = 10ull << 20;    // serve: data/audit/audit.log rotates past this size
   int audit_keep = 10;                          // serve: rotated audit files kept
+  // serve: per-client limits (a client: the user, else the address, IPv6 by /64); 0: no limit.
+  // Over one: 429 with Retry-After (docs/API.md, "Malformed requests and limits").
+  double client_requests_per_second = 50;       // sustained, a token bucket per client
+  double client_burst = 200;                    // the bucket's size, at least 1
+  int client_concurrent_answers = 4;            // asks and chat completions in progress
+  int client_concurrent_requests = 32;          // requests in progress, answers included
   IngestConfig ingest;
   IndexConfig index;
   RetrievalConfig retrieval;
