@@ -450,6 +450,9 @@ describe("with authentication on", () => {
     const added = spawnSync(args.cloister, ["user", "add", "ann", "--role", "user", "--data", service.dirs.data],
       {input: "correct horse\n", encoding: "utf8"});
     assert.equal(added.status, 0, added.stderr);
+    // A user reads (and uploads into) only the collections granted to them (docs/security.md).
+    const granted = spawnSync(args.cloister, ["grant", "ann", "default", "--data", service.dirs.data], {encoding: "utf8"});
+    assert.equal(granted.status, 0, granted.stderr);
   });
   after(async () => stopService(service));
 
