@@ -6,10 +6,6 @@
 
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -21,6 +17,7 @@
 #include "cloister/web/auth.h"
 #include "cloister/web/server.h"
 #include "fixtures/fixtures.h"
+#include "http_call.h"
 #include "prometheus_text.h"
 #include "slow_answers.h"
 
@@ -151,36 +148,9 @@ TEST(ClientKeyTest, AUserIsOneClientAndAnIpv6HostIsItsSlash64) {
 
 // ---- over HTTP ----------------------------------------------------------------------------------
 
-using Headers = std::map<std::string, std::string>;
-
-struct Response {
-  int status = 0;
-  std::string retry_after;
-  std::string body;
-  Poco::JSON::Object::Ptr error() const {
-    return Poco::JSON::Parser().parse(body).extract<Poco::JSON::Object::Ptr>()->getObject("error");
-  }
-};
-
-Response Call(uint16_t port, const std::string& method, const std::string& uri,
-              const std::string& body = "", const Headers& headers = {}) {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(120, 0));
-  Poco::Net::HTTPRequest request(method, uri, Poco::Net::HTTPMessage::HTTP_1_1);
-  for (const auto& [k, v] : headers) request.set(k, v);
-  if (!body.empty()) {
-    request.setContentType("application/json");
-    request.setContentLength(static_cast<std::streamsize>(body.size()));
-  }
-  session.sendRequest(request) << body;
-  Poco::Net::HTTPResponse response;
-  std::istream& in = session.receiveResponse(response);
-  Response r;
-  Poco::StreamCopier::copyToString(in, r.body);
-  r.status = response.getStatus();
-  r.retry_after = response.get("Retry-After", "");
-  return r;
-}
+using testing_http::Headers;
+using Response = testing_http::HttpResult;
+using testing_http::HttpCall;
 
 class ClientLimitsHttpTest : public testing::Test {
  protected:
@@ -237,30 +207,30 @@ TEST_F(ClientLimitsHttpTest, AClientOverItsRateGets429WithRetryAfterWhileOthersA
   uint16_t port = server->port();
   std::string bob = NewKey("bob"), bobs_other_key = NewKey("bob"), carol = NewKey("carol"),
               alice = NewKey("alice");
-  for (int i = 0; i < 2; ++i) ASSERT_EQ(Call(port, "GET", "/api/v1/status", "", As(bob)).status, 200);
-  ASSERT_EQ(Call(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(bobs_other_key)).status, 200);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(HttpCall(port, "GET", "/api/v1/status", "", As(bob)).status, 200);
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(bobs_other_key)).status, 200);
 
-  Response over = Call(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(bob));
+  Response over = HttpCall(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(bob));
   ASSERT_EQ(over.status, 429) << over.body;
   EXPECT_GE(std::stoi(over.retry_after), 1);
   EXPECT_EQ(over.error()->getValue<std::string>("code"), "rate_limited");
   EXPECT_NE(over.error()->getValue<std::string>("message").find("too many requests"), std::string::npos);
-  EXPECT_EQ(Call(port, "GET", "/api/v1/status", "", As(bobs_other_key)).status, 429)
+  EXPECT_EQ(HttpCall(port, "GET", "/api/v1/status", "", As(bobs_other_key)).status, 429)
       << "an API key counts as its user: a second key is no second bucket";
 
-  Response openai = Call(port, "GET", "/v1/models", "", As(bob));
+  Response openai = HttpCall(port, "GET", "/v1/models", "", As(bob));
   ASSERT_EQ(openai.status, 429);
   EXPECT_FALSE(openai.retry_after.empty());
   EXPECT_EQ(openai.error()->getValue<std::string>("type"), "invalid_request_error");
   EXPECT_EQ(openai.error()->getValue<std::string>("code"), "rate_limit_exceeded");
 
-  EXPECT_EQ(Call(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(carol)).status, 200)
+  EXPECT_EQ(HttpCall(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(carol)).status, 200)
       << "another user has a bucket of its own";
   for (int i = 0; i < 20; ++i) {
-    ASSERT_EQ(Call(port, "GET", "/api/v1/health").status, 200) << "health is never limited, " << i;
-    ASSERT_EQ(Call(port, "GET", "/").status, 200) << "nor the page";
+    ASSERT_EQ(HttpCall(port, "GET", "/api/v1/health").status, 200) << "health is never limited, " << i;
+    ASSERT_EQ(HttpCall(port, "GET", "/").status, 200) << "nor the page";
   }
-  Response scrape = Call(port, "GET", "/metrics", "", As(alice));
+  Response scrape = HttpCall(port, "GET", "/metrics", "", As(alice));
   ASSERT_EQ(scrape.status, 200);
   auto e = exposition::ParseExposition(scrape.body);
   EXPECT_EQ(e.problems, std::vector<std::string>{}) << scrape.body;
@@ -273,12 +243,12 @@ TEST_F(ClientLimitsHttpTest, RefusedCredentialsCountAgainstTheAddress) {
   auto server = Start(*kb_, {.client_requests_per_second = 0.01, .client_burst = 2});
   uint16_t port = server->port();
   for (int i = 0; i < 2; ++i) {
-    EXPECT_EQ(Call(port, "GET", "/api/v1/status", "", As("ck_00000000_guess")).status, 401);
+    EXPECT_EQ(HttpCall(port, "GET", "/api/v1/status", "", As("ck_00000000_guess")).status, 401);
   }
-  Response over = Call(port, "GET", "/api/v1/status", "", As("ck_00000000_guess"));
+  Response over = HttpCall(port, "GET", "/api/v1/status", "", As("ck_00000000_guess"));
   EXPECT_EQ(over.status, 429) << "guessing keys is limited like any request";
   EXPECT_FALSE(over.retry_after.empty());
-  EXPECT_EQ(Call(port, "GET", "/api/v1/status", "", As(NewKey("bob"))).status, 200)
+  EXPECT_EQ(HttpCall(port, "GET", "/api/v1/status", "", As(NewKey("bob"))).status, 200)
       << "a user is not the address its guesses came from";
 }
 
@@ -291,31 +261,31 @@ TEST_F(ClientLimitsHttpTest, AnswersOverTheClientsLimitGet429WhileItsOtherReques
   std::vector<std::future<int>> pending;
   for (int i = 0; i < 2; ++i) {
     pending.push_back(std::async(std::launch::async,
-                                 [&] { return Call(port, "POST", "/api/v1/ask", question, As(bob)).status; }));
+                                 [&] { return HttpCall(port, "POST", "/api/v1/ask", question, As(bob)).status; }));
   }
   for (int i = 0; i < 1000 && slow.asking < 2; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_EQ(slow.asking, 2);
 
-  Response third = Call(port, "POST", "/api/v1/ask", question, As(bob));
+  Response third = HttpCall(port, "POST", "/api/v1/ask", question, As(bob));
   EXPECT_EQ(third.status, 429) << third.body;
   EXPECT_GE(std::stoi(third.retry_after), 1);
   EXPECT_EQ(third.error()->getValue<std::string>("code"), "rate_limited");
   EXPECT_NE(third.error()->getValue<std::string>("message").find("answers in progress"), std::string::npos);
-  Response chat = Call(port, "POST", "/v1/chat/completions",
+  Response chat = HttpCall(port, "POST", "/v1/chat/completions",
                        R"({"messages": [{"role": "user", "content": "How much notice?"}]})", As(bob));
   EXPECT_EQ(chat.status, 429) << "chat completions are answers too: " << chat.body;
   EXPECT_EQ(chat.error()->getValue<std::string>("code"), "rate_limit_exceeded");
-  EXPECT_EQ(Call(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(bob)).status, 200)
+  EXPECT_EQ(HttpCall(port, "POST", "/api/v1/search", R"({"query": "notice"})", As(bob)).status, 200)
       << "the same client's other requests go on";
 
   auto carols = std::async(std::launch::async,
-                           [&] { return Call(port, "POST", "/api/v1/ask", question, As(carol)).status; });
+                           [&] { return HttpCall(port, "POST", "/api/v1/ask", question, As(carol)).status; });
   for (int i = 0; i < 1000 && slow.asking < 3; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(slow.asking, 3) << "another client's answer is not refused";
   slow.Release();
   for (auto& p : pending) EXPECT_EQ(p.get(), 200);
   EXPECT_EQ(carols.get(), 200);
-  EXPECT_EQ(Call(port, "POST", "/api/v1/ask", question, As(bob)).status, 200)
+  EXPECT_EQ(HttpCall(port, "POST", "/api/v1/ask", question, As(bob)).status, 200)
       << "ended answers free their places";
 }
 

@@ -4,10 +4,6 @@
 // cancels answers still running when the grace period is over.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -20,6 +16,7 @@
 #include "cloister/web/auth.h"
 #include "cloister/web/server.h"
 #include "fixtures/fixtures.h"
+#include "http_call.h"
 #include "prometheus_text.h"
 #include "slow_answers.h"
 
@@ -27,33 +24,9 @@ namespace cloister::web {
 namespace {
 
 namespace fs = std::filesystem;
-using Headers = std::map<std::string, std::string>;
-
-struct Response {
-  int status = 0;
-  std::string type;
-  std::string body;
-};
-
-Response Call(uint16_t port, const std::string& method, const std::string& uri, const std::string& body = "",
-              const Headers& headers = {}, const std::string& content_type = "application/json") {
-  Poco::Net::HTTPClientSession session("127.0.0.1", port);
-  session.setTimeout(Poco::Timespan(120, 0));
-  Poco::Net::HTTPRequest request(method, uri, Poco::Net::HTTPMessage::HTTP_1_1);
-  for (const auto& [k, v] : headers) request.set(k, v);
-  if (!body.empty()) {
-    request.setContentType(content_type);
-    request.setContentLength(static_cast<std::streamsize>(body.size()));
-  }
-  session.sendRequest(request) << body;
-  Poco::Net::HTTPResponse response;
-  std::istream& in = session.receiveResponse(response);
-  Response r;
-  Poco::StreamCopier::copyToString(in, r.body);
-  r.status = response.getStatus();
-  r.type = response.getContentType();
-  return r;
-}
+using testing_http::Headers;
+using Response = testing_http::HttpResult;
+using testing_http::HttpCall;
 
 std::vector<Poco::JSON::Object::Ptr> AuditLines(const fs::path& file) {
   std::vector<Poco::JSON::Object::Ptr> out;
@@ -113,15 +86,15 @@ class ObservabilityTest : public testing::Test {
 
 TEST_F(ObservabilityTest, MetricsAreForAdministratorsAndCountWhatHappened) {
   uint16_t port = server_->port();
-  EXPECT_EQ(Call(port, "GET", "/metrics").status, 401);
-  EXPECT_EQ(Call(port, "GET", "/metrics", "", As(user_key_)).status, 403);
-  ASSERT_EQ(Call(port, "POST", "/api/v1/search", R"({"query": "notice lease"})", As(user_key_)).status, 200);
-  ASSERT_EQ(Call(port, "POST", "/api/v1/search", R"({"query": 7})", As(user_key_)).status, 400);
-  ASSERT_EQ(Call(port, "POST", "/api/v1/ask", R"({"question": "How much notice does the tenant give?"})",
+  EXPECT_EQ(HttpCall(port, "GET", "/metrics").status, 401);
+  EXPECT_EQ(HttpCall(port, "GET", "/metrics", "", As(user_key_)).status, 403);
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/search", R"({"query": "notice lease"})", As(user_key_)).status, 200);
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/search", R"({"query": 7})", As(user_key_)).status, 400);
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/ask", R"({"question": "How much notice does the tenant give?"})",
                  As(user_key_)).status, 200);
-  ASSERT_EQ(Call(port, "GET", "/no/such/page", "", As(user_key_)).status, 404);
+  ASSERT_EQ(HttpCall(port, "GET", "/no/such/page", "", As(user_key_)).status, 404);
 
-  Response scrape = Call(port, "GET", "/metrics", "", As(admin_key_));
+  Response scrape = HttpCall(port, "GET", "/metrics", "", As(admin_key_));
   ASSERT_EQ(scrape.status, 200) << scrape.body;
   EXPECT_EQ(scrape.type.rfind("text/plain; version=0.0.4", 0), 0u) << scrape.type;
   auto e = exposition::ParseExposition(scrape.body);
@@ -142,20 +115,20 @@ TEST_F(ObservabilityTest, MetricsAreForAdministratorsAndCountWhatHappened) {
 
 TEST_F(ObservabilityTest, TheAuditLogSaysWhoDidWhatWithWhichDocuments) {
   uint16_t port = server_->port();
-  ASSERT_EQ(Call(port, "POST", "/api/v1/login", R"({"name": "bob", "password": "wrong"})").status, 401);
-  ASSERT_EQ(Call(port, "POST", "/api/v1/login", R"({"name": "alice", "password": "correct horse"})").status, 200);
-  ASSERT_EQ(Call(port, "POST", "/api/v1/search", R"({"query": "notice lease"})", As(user_key_)).status, 200);
-  Response ask = Call(port, "POST", "/api/v1/ask", R"({"question": "How much notice does the tenant give?"})",
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/login", R"({"name": "bob", "password": "wrong"})").status, 401);
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/login", R"({"name": "alice", "password": "correct horse"})").status, 200);
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/search", R"({"query": "notice lease"})", As(user_key_)).status, 200);
+  Response ask = HttpCall(port, "POST", "/api/v1/ask", R"({"question": "How much notice does the tenant give?"})",
                       As(user_key_));
   ASSERT_EQ(ask.status, 200);
-  ASSERT_EQ(Call(port, "GET", "/api/v1/documents/1/original", "", As(user_key_)).status, 200);
+  ASSERT_EQ(HttpCall(port, "GET", "/api/v1/documents/1/original", "", As(user_key_)).status, 200);
   std::string multipart =
       "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"memo.txt\"\r\n"
       "Content-Type: text/plain\r\n\r\nThe memo says the fire drill is on Tuesday.\r\n--XyZ--\r\n";
-  ASSERT_EQ(Call(port, "POST", "/api/v1/documents", multipart, As(user_key_), "multipart/form-data; boundary=XyZ").status,
+  ASSERT_EQ(HttpCall(port, "POST", "/api/v1/documents", multipart, As(user_key_), "multipart/form-data; boundary=XyZ").status,
             202);
-  ASSERT_EQ(Call(port, "DELETE", "/api/v1/documents/1", "", As(admin_key_)).status, 200);
-  ASSERT_EQ(Call(port, "GET", "/api/v1/status", "", As(user_key_)).status, 200);  // not audited: no content
+  ASSERT_EQ(HttpCall(port, "DELETE", "/api/v1/documents/1", "", As(admin_key_)).status, 200);
+  ASSERT_EQ(HttpCall(port, "GET", "/api/v1/status", "", As(user_key_)).status, 200);  // not audited: no content
 
   auto lines = AuditLines(audit_path());
   std::vector<std::string> actions;
@@ -191,7 +164,7 @@ TEST_F(ObservabilityTest, StoppingCancelsAnAnswerStillRunningWhenTheGraceIsOver)
   ASSERT_TRUE(server.Start().ok());
   auto pending = std::async(std::launch::async, [&] {
     try {
-      return Call(server.port(), "POST", "/api/v1/ask", R"({"question": "How much notice?"})").status;
+      return HttpCall(server.port(), "POST", "/api/v1/ask", R"({"question": "How much notice?"})").status;
     } catch (const Poco::Exception&) {
       return -1;  // cut off
     }
