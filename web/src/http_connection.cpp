@@ -8,9 +8,12 @@
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Timestamp.h>
 
+#include <sys/socket.h>
+
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cloister/core/log.h"
 #include "cloister/web/json.h"
@@ -40,6 +43,10 @@ ConnectionTracker::Entry::~Entry() {
 
 bool ConnectionTracker::Entry::Set(State state) {
   std::lock_guard lock(tracker_.mu_);
+  if (state == State::kBusy && state_ != State::kBusy) {
+    hang_up_ = std::stop_source();
+    watch_hang_up_ = false;
+  }
   state_ = state;
   if (state == State::kHeaders)
     deadline_ = Clock::now() +
@@ -50,6 +57,12 @@ bool ConnectionTracker::Entry::Set(State state) {
 bool ConnectionTracker::Entry::timed_out() const {
   std::lock_guard lock(tracker_.mu_);
   return timed_out_;
+}
+
+std::stop_token ConnectionTracker::Entry::HangUp() {
+  std::lock_guard lock(tracker_.mu_);
+  watch_hang_up_ = true;
+  return hang_up_.get_token();
 }
 
 ConnectionTracker::ConnectionTracker(ConnectionLimits limits)
@@ -105,24 +118,68 @@ size_t ConnectionTracker::count() const {
   return entries_.size();
 }
 
-// Cuts off the reading side of a connection whose headers are late: its handler thread, blocked
-// in a read, sees the end of the stream and answers 408.
+namespace {
+
+// Whether the peer of a connection whose request was read has closed or reset it: the socket
+// reads as ready and a peek finds no byte (llama-server's test, cpp-httplib's is_socket_alive).
+// A byte waiting (a pipelined request) means the client is still there. A client that only shuts
+// down its sending side looks the same as one that closed: HTTP clients do not do that while they
+// wait for a reply.
+bool PeerHungUp(StreamSocket& socket) {
+  try {
+    if (!socket.poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ | Poco::Net::Socket::SELECT_ERROR))
+      return false;
+    char byte;
+    return socket.receiveBytes(&byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
+  } catch (const Poco::TimeoutException&) {  // EAGAIN: nothing to read after all
+    return false;
+  } catch (const std::exception&) {  // reset, or already shut down
+    return true;
+  }
+}
+
+}  // namespace
+
+// Every 100 ms: cuts off the reading side of a connection whose headers are late (its handler
+// thread, blocked in a read, sees the end of the stream and answers 408), and tells the handlers
+// that asked (Entry::HangUp) that their client has gone. The stops are requested after the lock
+// is released: what they run is the handlers' business.
 void ConnectionTracker::Watch() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     changed_.wait_for(lock, std::chrono::milliseconds(100));
     auto now = Clock::now();
+    std::vector<std::stop_source> hung_up;
     for (Entry* e : entries_) {
+      if (e->state_ == State::kBusy && e->watch_hang_up_ && !e->hang_up_.stop_requested() &&
+          !e->shut_ && PeerHungUp(e->socket_)) {
+        hung_up.push_back(e->hang_up_);
+      }
       if (e->state_ != State::kHeaders || e->timed_out_ || now < e->deadline_) continue;
       e->timed_out_ = true;
       ShutLocked(*e, /*receive_only=*/true);
     }
+    if (hung_up.empty()) continue;
+    lock.unlock();
+    for (auto& source : hung_up) source.request_stop();
+    lock.lock();
   }
 }
 
 // ---- one connection -----------------------------------------------------------------------------
 
 namespace {
+
+// The connection whose request this thread's handler is serving (ClientHangUp).
+thread_local ConnectionTracker::Entry* t_serving = nullptr;
+
+class Serving {
+ public:
+  explicit Serving(ConnectionTracker::Entry& entry) { t_serving = &entry; }
+  ~Serving() { t_serving = nullptr; }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+};
 
 // Poco's server session, able to wait for the next request without consuming a keep-alive count
 // (hasMoreRequests would), so that the first and later waits have limits of their own.
@@ -270,6 +327,7 @@ class Connection final : public Poco::Net::TCPServerConnection {
     try {
       std::unique_ptr<Poco::Net::HTTPRequestHandler> handler(
           factory_->createRequestHandler(*request));
+      Serving serving(entry);
       handler->handleRequest(*request, response);
     } catch (const std::exception& e) {  // handlers do not throw; if one does, still JSON
       if (!response.sent())
@@ -290,6 +348,8 @@ class Connection final : public Poco::Net::TCPServerConnection {
 };
 
 }  // namespace
+
+std::stop_token ClientHangUp() { return t_serving ? t_serving->HangUp() : std::stop_token(); }
 
 Poco::Net::TCPServerConnection* ConnectionFactory::createConnection(const StreamSocket& socket) {
   return new Connection(socket, factory_, params_, tracker_);

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <stop_token>
 #include <thread>
 
 namespace cloister::web {
@@ -49,6 +50,9 @@ class ConnectionTracker {
     bool Set(State state);
     bool timed_out() const;
     bool draining() const { return tracker_.draining(); }
+    // Stop is requested on the token when the client hangs up (closes or resets the connection)
+    // while the current request is served; from this call on the watchdog looks (every 100 ms).
+    std::stop_token HangUp();
 
    private:
     friend class ConnectionTracker;
@@ -58,6 +62,8 @@ class ConnectionTracker {
     std::chrono::steady_clock::time_point deadline_;
     bool timed_out_ = false;
     bool shut_ = false;
+    std::stop_source hang_up_;  // a new one for each request
+    bool watch_hang_up_ = false;
   };
 
   explicit ConnectionTracker(ConnectionLimits limits);
@@ -88,6 +94,11 @@ class ConnectionTracker {
   bool stopping_ = false;
   std::thread watchdog_;
 };
+
+// On a request handler's thread: a token on which stop is requested when the client of the
+// request being handled hangs up (ConnectionTracker::Entry::HangUp), so that work done for it
+// alone, an answer above all, stops and frees what it holds. Elsewhere, a token never stopped.
+std::stop_token ClientHangUp();
 
 // Creates the connections of a Poco TCPServer that serve HTTP with `factory`'s handlers.
 class ConnectionFactory final : public Poco::Net::TCPServerConnectionFactory {

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <set>
 
+#include "http_connection.h"
+
 namespace cloister::web {
 namespace {
 
@@ -90,10 +92,13 @@ Result<app::JobInfo> ObservedKnowledgeBase::AddUpload(const app::Caller& caller,
 
 Result<app::Answer> ObservedKnowledgeBase::Ask(const app::Caller& caller, const std::string& question,
                                                const app::AskOptions& options, const app::AnswerCallback& on_token) {
-  // Cancelled by the caller's own token (if any) or by the server stopping, whichever comes first.
+  // Cancelled by the caller's own token (if any), by the server stopping or by the client hanging
+  // up (an answer nobody will read would hold its generation slot, or its place in the queue, to
+  // the end), whichever comes first.
   std::stop_source cancel;
   std::stop_callback by_caller(options.cancel, [&] { cancel.request_stop(); });
   std::stop_callback by_server(stopping_, [&] { cancel.request_stop(); });
+  std::stop_callback by_client(ClientHangUp(), [&] { cancel.request_stop(); });
   app::AskOptions with_stop = options;
   with_stop.cancel = cancel.get_token();
 
