@@ -1,11 +1,14 @@
 // bench/generate: answer generation against llama.cpp's own tools, same run, same model file.
 //
 //   build/bin/bench_generate [--threads N] [--tokens 128] [--prompt 1500] [--repeat 3]
-//                            [--attempts 5] [--corpus FILE.jsonl] [--model FILE.gguf] [--keep DIR]
+//                            [--attempts 5] [--corpus FILE.jsonl] [--shape 0.5b|1.5b]
+//                            [--model FILE.gguf] [--keep DIR]
 //
 // The model is a random-weight Qwen2.5-0.5B shape (24 layers, hidden 896, 14 heads, 2 KV heads,
 // FFN 4864, tied embeddings, the Qwen2 vocabulary of 151,936 tokens), written as F16 and quantized
-// to Q4_K_M here, so the cost per token is the real model's. --model uses a given file instead.
+// to Q4_K_M here, so the cost per token is the real model's. --shape 1.5b builds Qwen2.5-1.5B's
+// shape instead (28 layers, hidden 1536, 12 heads, 2 KV heads, FFN 8960, same vocabulary), where
+// the output matrix is 15% of the weights rather than 28%. --model uses a given file instead.
 // Three ratios, each ours against a reference:
 //  (a) single-stream generation: tokens/s of one request generating `tokens` tokens past
 //      end-of-text (ignore_eos), timed by the engine from the first sampled token to the last
@@ -61,7 +64,8 @@ struct Args {
   int repeat = 3;
   int attempts = 5;
   fs::path corpus = fs::path(CLOISTER_SHARED_DIR) / "eval/xquad/beir-en/corpus.jsonl";
-  fs::path model;  // empty: build the Qwen2.5-0.5B-shaped model
+  std::string shape = "0.5b";  // the Qwen2.5 shape to build: "0.5b" or "1.5b"
+  fs::path model;              // empty: build the model of `shape`
   fs::path keep;
 };
 
@@ -110,11 +114,13 @@ std::string BuildRagPrompt(const gen::Engine& engine, const fs::path& corpus, in
   Die("the corpus " + corpus.string() + " has fewer than " + std::to_string(tokens) + " tokens");
 }
 
-fs::path BuildModel(const fs::path& dir) {
-  fs::path q4 = dir / "qwen2.5-0.5b-shape-q4_k_m.gguf";
-  BuildQuantizedModel(cloister::llm::SyntheticModelSpec::Qwen25HalfBShape(
-                          fs::path(CLOISTER_VOCAB_DIR) / "ggml-vocab-qwen2.gguf"),
-                      q4, "Q4_K_M");
+fs::path BuildModel(const fs::path& dir, const std::string& shape) {
+  using Spec = cloister::llm::SyntheticModelSpec;
+  const fs::path vocab = fs::path(CLOISTER_VOCAB_DIR) / "ggml-vocab-qwen2.gguf";
+  fs::path q4 = dir / ("qwen2.5-" + shape + "-shape-q4_k_m.gguf");
+  BuildQuantizedModel(
+      shape == "1.5b" ? Spec::Qwen25OneAndHalfBShape(vocab) : Spec::Qwen25HalfBShape(vocab), q4,
+      "Q4_K_M");
   return q4;
 }
 
@@ -245,6 +251,9 @@ Args ParseArgs(int argc, char** argv) {
       a.attempts = std::max(1, std::atoi(v.c_str()));
     } else if (k == "--corpus") {
       a.corpus = v;
+    } else if (k == "--shape") {
+      if (v != "0.5b" && v != "1.5b") Die("--shape is 0.5b or 1.5b, not " + v);
+      a.shape = v;
     } else if (k == "--model") {
       a.model = v;
     } else if (k == "--keep") {
@@ -346,8 +355,8 @@ void MeasureReferences(const fs::path& dir, const fs::path& model, int prompt_to
 void Report(const Args& args, const Figures& f, int prompt_tokens, const fs::path& model) {
   const double single = Median(f.single), ttft = Median(f.ttft), alone = Median(f.alone),
                together = Median(f.together);
-  std::printf("%d threads, %d tokens per request, median of %d runs\n", args.threads, args.tokens,
-              args.repeat);
+  std::printf("%s\n%d threads, %d tokens per request, median of %d runs\n", model.c_str(),
+              args.threads, args.tokens, args.repeat);
   std::printf("  (a) single stream: ours %.2f tokens/s (%.2f counting the prompt)", single,
               Median(f.single_wall));
   if (kReference[0]) {
@@ -388,7 +397,7 @@ int main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   double load_before = LoadAverage();
   fs::path dir = WorkDir(args.keep, "cloister-bench-generate");
-  fs::path model = args.model.empty() ? BuildModel(dir) : args.model;
+  fs::path model = args.model.empty() ? BuildModel(dir, args.shape) : args.model;
   gen::EngineOptions options;  // production defaults but for threads and a context for the prompt
   options.threads = args.threads;
   options.context_tokens = static_cast<uint32_t>(args.prompt + args.tokens + 64);

@@ -191,6 +191,17 @@ SyntheticModelSpec SyntheticModelSpec::Qwen25HalfBShape(fs::path vocab) {
   return s;
 }
 
+SyntheticModelSpec SyntheticModelSpec::Qwen25OneAndHalfBShape(fs::path vocab) {
+  SyntheticModelSpec s = Qwen25HalfBShape(std::move(vocab));
+  s.name = "random-qwen2.5-1.5b-shape";
+  s.n_embd = 1536;
+  s.n_layer = 28;
+  s.n_head = 12;
+  s.n_head_kv = 2;
+  s.n_ff = 8960;
+  return s;
+}
+
 Status WriteSyntheticModel(const SyntheticModelSpec& spec, const fs::path& out) {
   CLOISTER_RETURN_IF_ERROR(ValidateSpec(spec));
   int64_t n_vocab = 0;

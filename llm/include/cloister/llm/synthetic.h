@@ -41,6 +41,8 @@ struct SyntheticModelSpec {
   static SyntheticModelSpec BgeSmallShape(std::filesystem::path vocab);
   // Qwen2.5-0.5B's shape: 24 layers, hidden 896, 14 heads (2 KV), FFN 4864, tied embeddings.
   static SyntheticModelSpec Qwen25HalfBShape(std::filesystem::path vocab);
+  // Qwen2.5-1.5B's shape: 28 layers, hidden 1536, 12 heads (2 KV), FFN 8960, tied embeddings.
+  static SyntheticModelSpec Qwen25OneAndHalfBShape(std::filesystem::path vocab);
 };
 
 // Writes the model to `out` (replacing it). kInvalidArgument for an unknown architecture or
