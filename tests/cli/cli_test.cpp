@@ -210,6 +210,48 @@ TEST(CliTest, AskQuotesTheAnswerWithItsSourceAndPageWithoutAChatModel) {
   EXPECT_EQ(Cloister({"ask", "--data", data}).exit_code, 1);  // no question
 }
 
+// DESIGN.md's contract for `ask --json` in the other mode: a chat model in the models folder
+// (stories260K, a real trained llama) writes the answer; every [n] left in it is a listed source.
+TEST(CliTest, AskWithAChatModelGivesAGeneratedAnswerWithItsSourcesAndUsage) {
+  fixtures::TempDir dir;
+  std::string data = (dir / "data").string(), models = (dir / "models").string();
+  fs::create_directories(dir / "models");
+  fs::copy_file(fixtures::StoriesModel(), dir / "models" / "stories260K.gguf");
+  fs::path paper = fixtures::SharedDir() / "corpus/pdfs/pdfjs/tracemonkey.pdf";
+  ASSERT_EQ(Cloister({"ingest", paper.string(), "--no-ocr", "--data", data, "--models", models}).exit_code, 0);
+  CliRun r = Cloister({"ask", "After how many crossings does a loop become hot?", "--json", "--k", "3", "--data",
+                       data, "--models", models});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = Json(r.out);
+  EXPECT_EQ(j->getValue<std::string>("mode"), "generated");
+  EXPECT_TRUE(j->getValue<bool>("evidence"));
+  const std::string answer = j->getValue<std::string>("answer");
+  EXPECT_FALSE(answer.empty());
+  auto sources = j->getArray("sources");
+  std::set<int> listed;
+  for (size_t i = 0; i < sources->size(); ++i) {
+    auto source = sources->getObject(static_cast<unsigned>(i));
+    listed.insert(source->getValue<int>("n"));
+    EXPECT_GE(source->getValue<int>("n"), 1);
+    EXPECT_LE(source->getValue<int>("n"), 3);
+    EXPECT_NE(source->getObject("document")->getValue<std::string>("path").find("tracemonkey.pdf"),
+              std::string::npos);
+    EXPECT_FALSE(source->getValue<std::string>("text").empty());
+  }
+  for (size_t at = answer.find('['); at != std::string::npos; at = answer.find('[', at + 1)) {
+    size_t end = answer.find(']', at);
+    if (end == std::string::npos) break;
+    const std::string inside = answer.substr(at + 1, end - at - 1);
+    if (!inside.empty() && inside.find_first_not_of("0123456789") == std::string::npos) {
+      EXPECT_EQ(listed.count(std::stoi(inside)), 1u) << "[" << inside << "] points nowhere in " << r.out;
+    }
+  }
+  auto usage = j->getObject("usage");
+  EXPECT_GT(usage->getValue<int>("prompt_tokens"), 0);
+  EXPECT_GT(usage->getValue<int>("completion_tokens"), 0);
+  EXPECT_FALSE(j->getValue<std::string>("stop").empty());
+}
+
 TEST(CliTest, ServeAnswersHealthAndStopsCleanlyOnSigint) {
   fixtures::TempDir dir;
   pid_t pid = Spawn({"serve", "--port", "0", "--data", (dir / "data").string(), "--inbox",
