@@ -47,13 +47,18 @@ class HangUpTest : public testing::Test {
   }
   void TearDown() override { server_.reset(); }
 
+  // A POST of a JSON body, as bytes on the wire.
+  static std::string Post(const std::string& uri, const std::string& body) {
+    return "POST " + uri + " HTTP/1.1\r\nHost: localhost\r\n" +
+           "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n\r\n" + body;
+  }
+
   // Sends a POST with a JSON body on a connection of its own, and waits until the answer is in
   // progress (SlowAnswers holds it until it is released or cancelled).
   Poco::Net::StreamSocket PostAndWaitForTheAnswer(const std::string& uri, const std::string& body) {
     Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", server_->port()));
-    std::string request = "POST " + uri + " HTTP/1.1\r\nHost: localhost\r\n" +
-                          "Content-Type: application/json\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string request = Post(uri, body);
     socket.sendBytes(request.data(), static_cast<int>(request.size()));
     for (int i = 0; i < 500 && !slow_->asked; ++i) std::this_thread::sleep_for(10ms);
     EXPECT_TRUE(slow_->asked) << uri << " " << body;
@@ -123,9 +128,7 @@ TEST_F(HangUpTest, AClientThatWaitsIsNotCancelledAndGetsItsAnswer) {
 // hang-up: the first answer goes on, then both are answered in order.
 TEST_F(HangUpTest, APipelinedRequestIsNotTakenForAHangUp) {
   const std::string body = R"({"question": "How much notice?"})";
-  std::string request = "POST /api/v1/ask HTTP/1.1\r\nHost: localhost\r\n"
-                        "Content-Type: application/json\r\nContent-Length: " +
-                        std::to_string(body.size()) + "\r\n\r\n" + body;
+  const std::string request = Post("/api/v1/ask", body);
   Poco::Net::StreamSocket socket = PostAndWaitForTheAnswer("/api/v1/ask", body);
   socket.sendBytes(request.data(), static_cast<int>(request.size()));
   EXPECT_FALSE(CancelledWithin(1s));
